@@ -1,0 +1,255 @@
+"""The units of work of a run, as plain functions over a run directory (no Prefect here).
+
+Each function does one stage's work for one partition (or, for the global stages, the whole
+stage), skips it when a finished output with the same fingerprint -- inputs, config and code
+version -- is already in the run directory, and returns a small summary. `flows/chain.py` wraps
+them as Prefect tasks; tests call them directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from pipeline.config import RunConfig
+from pipeline.dedup.stage import apply_plan, plan_dedup
+from pipeline.ingest.files import file_fingerprint, relative_name, resolve_source_files
+from pipeline.ingest.reader import ingest_file
+from pipeline.langid.fasttext_lid import LangIDStage
+from pipeline.quality.gopher import GopherQualityStage
+from pipeline.rundir import Partition, RunDir, file_sha256, fingerprint
+from pipeline.stage import FilterStage, StageStats
+
+Progress = Callable[[str], None]
+
+#: The per-document stages, each reading the previous one's kept partitions.
+UPSTREAM = {"langid": "ingest", "quality": "langid", "dedup": "quality"}
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One input file: the unit of work of ingest, and the name of its partition downstream."""
+
+    source: str
+    path: str  # absolute
+    rel_path: str  # relative to the config's folder where possible
+    part: str
+
+
+def plan_inputs(config: RunConfig) -> list[SourceFile]:
+    """Every input file of the run, in a stable order, each with its partition name."""
+    base = Path(config.base_dir)
+    files = []
+    for source in config.sources:
+        for path in resolve_source_files(source, base):
+            rel = relative_name(path, base)
+            tag = hashlib.blake2b(rel.encode(), digest_size=5).hexdigest()
+            files.append(SourceFile(source.name, str(path), rel, f"{source.name}-{tag}"))
+    return sorted(files, key=lambda f: f.part)
+
+
+def _summary(partition: Partition, skipped: bool) -> dict[str, Any]:
+    return {"part": partition.name, "skipped": skipped, "stats": partition.stats.to_dict(),
+            "kept_sha256": partition.kept_sha256}
+
+
+def ingest_step(run: RunDir, config: RunConfig, item: SourceFile) -> dict[str, Any]:
+    """Read one source file into partition `ingest/<part>.parquet`."""
+    source = config.source(item.source)
+    fp = fingerprint("ingest", source.model_dump(mode="json"), item.rel_path,
+                     file_fingerprint(Path(item.path)))
+    done = run.finished("ingest", item.part, fp)
+    if done:
+        return _summary(done, skipped=True)
+    result = ingest_file(source, Path(item.path), item.rel_path)
+    meta = {"source": item.source, "path": item.rel_path,
+            "file_bytes": Path(item.path).stat().st_size}
+    return _summary(run.write_partition("ingest", item.part, fp, result, meta), skipped=False)
+
+
+def make_filter(stage: str, config: RunConfig) -> FilterStage:
+    if stage == "langid":
+        return LangIDStage(config.langid)
+    if stage == "quality":
+        return GopherQualityStage(config.quality)
+    raise ValueError(f"{stage!r} is not a per-partition filtering stage")
+
+
+def filter_step(run: RunDir, config: RunConfig, stage: str, part: str) -> dict[str, Any]:
+    """Run a per-partition filtering stage (langid, quality) on one partition."""
+    upstream = UPSTREAM[stage]
+    upstream_sha = file_sha256(run.kept_path(upstream, part))
+    fp = fingerprint(stage, upstream_sha, config.section_hash(stage))
+    done = run.finished(stage, part, fp)
+    if done:
+        return _summary(done, skipped=True)
+    table = pq.read_table(run.kept_path(upstream, part))
+    result = make_filter(stage, config)(table)
+    return _summary(run.write_partition(stage, part, fp, result), skipped=False)
+
+
+def dedup_step(run: RunDir, config: RunConfig, parts: list[str]) -> list[dict[str, Any]]:
+    """Exact + near-duplicate removal over all partitions at once (first in run order kept)."""
+    upstream_shas = [file_sha256(run.kept_path("quality", p)) for p in parts]
+    fp = fingerprint("dedup", upstream_shas, config.section_hash("dedup"))
+    done = [run.finished("dedup", p, fp) for p in parts]
+    if all(done):
+        return [_summary(d, skipped=True) for d in done if d]
+    tables = [pq.read_table(run.kept_path("quality", p)) for p in parts]
+    texts: list[str] = []
+    ids: list[str] = []
+    for table in tables:
+        texts.extend(table.column("text").to_pylist())
+        ids.extend(table.column("id").to_pylist())
+    plan = plan_dedup(texts, config.dedup)
+    summaries, offset = [], 0
+    for part, table in zip(parts, tables, strict=True):
+        result = apply_plan(table, offset, plan, ids, config.dedup)
+        offset += table.num_rows
+        meta = {"lsh_bands": plan.lsh_bands, "lsh_rows": plan.lsh_rows}
+        summaries.append(_summary(run.write_partition("dedup", part, fp, result, meta), False))
+    return summaries
+
+
+def finish_stage(
+    run: RunDir, stage: str, config_section: Any, summaries: list[dict[str, Any]], seconds: float
+) -> dict[str, Any]:
+    """Merge partition stats into `<stage>/_stage.json` and drop partitions of old configs."""
+    total = StageStats(stage=stage)
+    for summary in summaries:
+        total.merge(StageStats.from_dict(summary["stats"]))
+    total.check()
+    parts = [s["part"] for s in summaries]
+    pruned = run.prune(stage, parts)
+    record = {
+        "stage": stage,
+        "config": config_section,
+        "partitions": {s["part"]: s["kept_sha256"] for s in summaries},
+        "counts": total.to_dict(),
+        "skipped_partitions": sum(s["skipped"] for s in summaries),
+        "pruned_partitions": pruned,
+        "wall_seconds": round(seconds, 3),
+    }
+    run.write_stage_record(stage, record)
+    return record
+
+
+def _stage_cached(run: RunDir, stage: str, fp: str, outputs: list[Path]) -> dict[str, Any] | None:
+    record = run.stage_record(stage)
+    if record and record.get("fingerprint") == fp and all(p.exists() for p in outputs):
+        return record
+    return None
+
+
+def tokenizer_step(run: RunDir, config: RunConfig, parts: list[str]) -> dict[str, Any]:
+    """Train the tokenizer on the deduplicated partitions -> `tokenizer/tokenizer.json`."""
+    from pipeline.tokenizer.train import train_tokenizer
+
+    inputs = [run.kept_path("dedup", p) for p in parts]
+    out = run.root / "tokenizer" / "tokenizer.json"
+    fp = fingerprint("tokenizer", [file_sha256(p) for p in inputs],
+                     config.section_hash("tokenizer"))
+    cached = _stage_cached(run, "tokenizer", fp, [out])
+    if cached and file_sha256(out) == cached.get("sha256"):
+        return {**cached, "skipped": True}
+    started = time.perf_counter()
+    info = train_tokenizer(inputs, out, config.tokenizer)
+    record = {"stage": "tokenizer", "fingerprint": fp, "path": "tokenizer/tokenizer.json",
+              "sha256": file_sha256(out), "info": info,
+              "config": config.tokenizer.model_dump(mode="json"),
+              "wall_seconds": round(time.perf_counter() - started, 3)}
+    run.write_stage_record("tokenizer", record)
+    return {**record, "skipped": False}
+
+
+def _shard_files_intact(objective_dir: Path) -> bool:
+    from pipeline.rundir import read_json
+
+    manifest = objective_dir / "manifest.json"
+    if not manifest.is_file():
+        return False
+    for split in read_json(manifest).get("splits", {}).values():
+        for entry in split.get("files", []):
+            if not (objective_dir / entry["path"]).is_file():
+                return False
+    return True
+
+
+def shards_step(
+    run: RunDir, config: RunConfig, parts: list[str], progress: Progress | None = None
+) -> dict[str, Any]:
+    """Encode the deduplicated documents and write objective shards -> `shards/<objective>/`."""
+    from pipeline.shards.build import build_shards
+
+    inputs = [run.kept_path("dedup", p) for p in parts]
+    tokenizer = run.root / "tokenizer" / "tokenizer.json"
+    fp = fingerprint("shards", [file_sha256(p) for p in inputs], file_sha256(tokenizer),
+                     config.section_hash("shards"))
+    out = run.root / "shards"
+    objectives = list(config.shards.objectives)
+    cached = _stage_cached(run, "shards", fp, [out / o / "manifest.json" for o in objectives])
+    if cached and all(_shard_files_intact(out / o) for o in objectives):
+        return {**cached, "skipped": True}
+    started = time.perf_counter()
+    for objective in objectives:
+        run.reset_dir(out / objective)
+    def report(done: dict[str, int]) -> None:
+        if progress:
+            progress(f"[shards] {done['docs']} documents encoded, {done['rows']} rows written")
+
+    manifests = build_shards(inputs, tokenizer, out, config.shards, progress=report)
+    record = {"stage": "shards", "fingerprint": fp, "objectives": objectives,
+              "manifests": manifests, "config": config.shards.model_dump(mode="json"),
+              "wall_seconds": round(time.perf_counter() - started, 3)}
+    run.write_stage_record("shards", record)
+    return {**record, "skipped": False}
+
+
+def train_step(run: RunDir, config: RunConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """Train a model on the shards of `train.objective` -> `train/checkpoint.pt`."""
+    from trainer.loop import train
+
+    shards_dir = run.root / "shards" / config.train.objective
+    out = run.root / "train"
+    fp = fingerprint("train", file_sha256(shards_dir / "manifest.json"),
+                     config.section_hash("train"))
+    cached = _stage_cached(run, "train", fp, [out / "checkpoint.pt", out / "metrics.jsonl"])
+    if cached:
+        return {**cached, "skipped": True}
+    started = time.perf_counter()
+    result = train(shards_dir, out, config.train, progress=progress)
+    record = {
+        "stage": "train", "fingerprint": fp, "checkpoint": "train/checkpoint.pt",
+        "metrics": "train/metrics.jsonl", "steps": result.steps,
+        "first_loss": result.losses[0], "last_loss": result.losses[-1],
+        "val_losses": result.val_losses, "tokens_seen": result.tokens_seen,
+        "parameters": result.parameters, "device": result.device,
+        "train_seconds": round(result.seconds, 3),
+        "config": config.train.model_dump(mode="json"),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+    }
+    run.write_stage_record("train", record)
+    return {**record, "skipped": False}
+
+
+def card_step(run: RunDir, config: RunConfig, title: str = "gristmill run") -> dict[str, Any]:
+    """Write the data card from every stage's records -> `card/README.md`, `card/card.json`."""
+    from pipeline.card.build import build_card, card_inputs
+
+    fp = fingerprint("card", card_inputs(run), title)
+    out = run.root / "card"
+    cached = _stage_cached(run, "card", fp, [out / "README.md", out / "card.json"])
+    if cached:
+        return {**cached, "skipped": True}
+    started = time.perf_counter()
+    build_card(run, config, title=title)
+    record = {"stage": "card", "fingerprint": fp, "paths": ["card/README.md", "card/card.json"],
+              "wall_seconds": round(time.perf_counter() - started, 3)}
+    run.write_stage_record("card", record)
+    return {**record, "skipped": False}

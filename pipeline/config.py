@@ -1,0 +1,127 @@
+"""The run config: one YAML file with the sources and one section per stage.
+
+```yaml
+sources: [...]        # pipeline.ingest.config.SourceConfig
+langid: {...}         # pipeline.langid.config.LangIDConfig
+quality: {...}        # pipeline.quality.config.QualityConfig
+dedup: {...}          # pipeline.dedup.config.DedupConfig
+tokenizer: {...}      # pipeline.tokenizer.config.TokenizerConfig
+shards: {...}         # pipeline.shards.config.ShardsConfig
+train: {...}          # trainer.config.TrainConfig
+```
+
+Loading validates everything before any work starts: unknown keys, unknown formats or stages,
+bad values and source paths that match nothing or cannot be read are reported together, each
+naming where in the file it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.dedup.config import DedupConfig
+from pipeline.ingest.config import FORMATS, SourceConfig
+from pipeline.ingest.files import SourceError, resolve_source_files
+from pipeline.langid.config import LangIDConfig
+from pipeline.quality.config import QualityConfig
+from pipeline.shards.config import ShardsConfig
+from pipeline.tokenizer.config import TokenizerConfig
+from trainer.config import TrainConfig
+
+#: The stages of a run, in order. `--until` takes one of these names.
+STAGES = ("ingest", "langid", "quality", "dedup", "tokenizer", "shards", "train", "card")
+
+
+class ConfigError(ValueError):
+    """The run config is invalid; the message names every problem found."""
+
+
+class RunConfig(BaseModel):
+    """A whole run: where the text comes from and how each stage treats it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[SourceConfig] = Field(min_length=1)
+    langid: LangIDConfig = LangIDConfig()
+    quality: QualityConfig = QualityConfig()
+    dedup: DedupConfig = DedupConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    shards: ShardsConfig = ShardsConfig()
+    train: TrainConfig = TrainConfig()
+    #: folder that relative source paths resolve against (the config file's folder)
+    base_dir: str = "."
+
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> RunConfig:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def section_hash(self, section: str) -> str:
+        """A short hash of one stage's settings (used in cache fingerprints)."""
+        return stable_hash(getattr(self, section).model_dump(mode="json"))
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(name)
+
+
+def stable_hash(value: Any) -> str:
+    """sha256 of a JSON-serialisable value with sorted keys (hex, 16 chars)."""
+    data = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def _format_validation_error(error: ValidationError, origin: str) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            known = ", ".join(STAGES[1:-1]) if len(item["loc"]) == 1 else None
+            message = "unknown key" + (f" (sections are: sources, {known})" if known else "")
+        elif item["type"] == "literal_error" and item["loc"][-1] == "format":
+            message = f"unknown format {item['input']!r}; expected one of {', '.join(FORMATS)}"
+        lines.append(f"  {where}: {message}")
+    return f"{origin}: invalid run config\n" + "\n".join(lines)
+
+
+def parse_config(data: Any, base_dir: Path, origin: str = "<config>") -> RunConfig:
+    """Validate a config mapping; relative source paths resolve against ``base_dir``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping with a `sources:` list at the top level")
+    try:
+        config = RunConfig.model_validate({**data, "base_dir": str(base_dir.resolve())})
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(error, origin)) from None
+    problems = []
+    for source in config.sources:
+        try:
+            resolve_source_files(source, Path(config.base_dir))
+        except SourceError as error:
+            problems.append(f"  {error}")
+    if problems:
+        raise ConfigError(f"{origin}: source files missing or unreadable\n" + "\n".join(problems))
+    return config
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML run config; raise :class:`ConfigError` naming every problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    return parse_config(data, path.parent, origin=str(path))

@@ -1,0 +1,64 @@
+"""Format ``parquet``: one document per row, read in record batches so memory stays bounded.
+
+The file's schema is checked before any row is read: a missing or non-string text column (or a
+missing id column, when ``id_field`` is set) is a configuration error and raises
+:class:`~pipeline.ingest.files.SourceError` naming the file. Rows follow the same rules as
+JSON lines (:func:`pipeline.ingest.jsonl.record_to_document`); a batch that fails to decode
+mid-file ends the file with one ``corrupt_record``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.ingest.config import SourceConfig
+from pipeline.ingest.files import SourceError
+from pipeline.ingest.jsonl import record_to_document
+from pipeline.ingest.records import Record, Skipped, jsonable
+
+BATCH_ROWS = 1024
+
+
+def _open(source: SourceConfig, path: Path) -> pq.ParquetFile:
+    where = f"source {source.name!r}: {path}"
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as error:
+        raise SourceError(f"{where}: not a readable Parquet file: {error}") from None
+    schema = parquet.schema_arrow
+    names = ", ".join(schema.names)
+    index = schema.get_field_index(source.text_field)
+    if index < 0:
+        raise SourceError(
+            f"{where}: no text column {source.text_field!r} (columns: {names}); "
+            "set `text_field` to the column that holds the text"
+        )
+    text_type = schema.field(index).type
+    if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
+        raise SourceError(
+            f"{where}: text column {source.text_field!r} has type {text_type}, expected string"
+        )
+    if source.id_field is not None and schema.get_field_index(source.id_field) < 0:
+        raise SourceError(f"{where}: no id column {source.id_field!r} (columns: {names})")
+    return parquet
+
+
+def iter_records(source: SourceConfig, path: Path, rel_path: str) -> Iterator[Record]:
+    """Yield one record per row, ``rel_path:row`` (0-based) as the location."""
+    parquet = _open(source, path)
+    row = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+            for values in batch.to_pylist():
+                location = f"{rel_path}:{row}"
+                record = {key: jsonable(value) for key, value in values.items()}
+                yield record_to_document(source, record, location, rel_path)
+                row += 1
+    except (pa.ArrowException, OSError) as error:
+        location = f"{rel_path}:{row}"
+        detail = f"{location}: cannot decode rows from here on: {error}"
+        yield Skipped(location, "corrupt_record", "", {"location": location, "error": detail})

@@ -1,0 +1,185 @@
+"""Masked language modelling rows (BERT, Devlin et al. 2019), static and reproducible.
+
+A document's tokens are cut into windows of ``seq_len - 2``; each window becomes a row
+``[CLS] tokens [SEP] [PAD]...``. For each of ``dupe_factor`` copies, as BERT's
+`create_pretraining_data.py`, ``round(n * mlm_probability)`` (at least 1) of the row's n real
+tokens are chosen; of those 80% become `[MASK]`, 10% a random ordinary token, 10% stay, and
+`labels` hold the original id there and -100 (ignored by the loss) everywhere else. Each row
+draws from its own numpy Generator seeded by a hash of (seed, document id, copy, chunk).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipeline.tokenizer.config import FIRST_REGULAR_ID, SPECIAL_IDS
+
+#: Label of positions that take no loss (PyTorch cross-entropy's default ignore_index).
+IGNORE_INDEX = -100
+PAD_ID, CLS_ID, SEP_ID, MASK_ID = (SPECIAL_IDS[k] for k in ("pad", "cls", "sep", "mask"))
+
+
+class MLMConfig(BaseModel):
+    """The masking recipe; defaults are BERT's (Devlin et al. 2019, section 3.1)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mlm_probability: float = Field(0.15, gt=0, le=1)  # BERT: 15% of tokens are predicted
+    mask_replace: float = Field(0.8, ge=0, le=1)  # of those, 80% become [MASK]
+    random_replace: float = Field(0.1, ge=0, le=1)  # 10% a random token; the rest (10%) stay
+    # BERT made 10 static copies with different masks; 1 keeps the demo's shards small.
+    dupe_factor: int = Field(1, ge=1)
+    # BERT's phase-1 length (90% of its steps), [CLS] and [SEP] included.
+    seq_len: int = Field(128, ge=3)
+
+    @model_validator(mode="after")
+    def _fractions(self) -> MLMConfig:
+        if self.mask_replace + self.random_replace > 1:
+            raise ValueError("mask_replace + random_replace must be at most 1")
+        return self
+
+
+@dataclass
+class MLMRows:
+    """Rows of one or more documents: ``(rows, seq_len)`` int32 matrices and per-row keys."""
+
+    input_ids: np.ndarray
+    labels: np.ndarray
+    doc_id: list[str]
+    copy: np.ndarray
+    chunk: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.copy)
+
+
+def row_seed(seed: int, doc_id: str, copy: int, chunk: int) -> int:
+    """A 128-bit seed for one row, stable across processes and Python versions."""
+    key = f"mlm\x00{seed}\x00{doc_id}\x00{copy}\x00{chunk}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "little")
+
+
+def mlm_rows(
+    token_ids: np.ndarray, doc_id: str, config: MLMConfig, seed: int, vocab_size: int
+) -> MLMRows:
+    """All rows of one document: ``dupe_factor`` copies of each window, copy-major.
+
+    ``token_ids`` are the document's ids without special tokens. Random replacements are drawn
+    from the ordinary ids ``[FIRST_REGULAR_ID, vocab_size)``. A document with no tokens gives
+    no rows.
+    """
+    return mlm_rows_batch([token_ids], [doc_id], config, seed, vocab_size)
+
+
+def mlm_rows_batch(
+    token_ids: Sequence[np.ndarray],
+    doc_ids: Sequence[str],
+    config: MLMConfig,
+    seed: int,
+    vocab_size: int,
+) -> MLMRows:
+    """The rows of several documents, in order; equal to concatenating their `mlm_rows`.
+
+    Laying out windows and masking are vectorised over all rows at once; only seeding each
+    row's generator is a loop.
+    """
+    if vocab_size <= FIRST_REGULAR_ID:
+        raise ValueError(f"vocab_size {vocab_size} leaves no ordinary tokens to draw from")
+    if len(token_ids) != len(doc_ids):
+        raise ValueError(f"{len(token_ids)} token arrays for {len(doc_ids)} document ids")
+    seq_len, copies = config.seq_len, config.dupe_factor
+    body = seq_len - 2
+    lengths = np.array([len(t) for t in token_ids], dtype=np.int64)
+    chunks = -(-lengths // body)  # windows per document (0 for an empty one)
+
+    # Windows of every document, one after the other, padded to whole windows.
+    first_window = np.cumsum(chunks) - chunks
+    first_token = np.cumsum(lengths) - lengths
+    flat = np.full(int(chunks.sum()) * body, PAD_ID, dtype=np.int32)
+    if lengths.sum():
+        shift = np.repeat(first_window * body - first_token, lengths)
+        flat[shift + np.arange(int(lengths.sum()))] = np.concatenate(token_ids)
+    windows = flat.reshape(-1, body)
+    window_real = np.full(len(windows), body, dtype=np.int64)
+    has_rows = chunks > 0
+    window_real[(first_window + chunks - 1)[has_rows]] = (lengths - (chunks - 1) * body)[has_rows]
+
+    # Output rows: per document, copy-major, then chunk.
+    doc_rows = chunks * copies
+    doc = np.repeat(np.arange(len(lengths)), doc_rows)
+    offset = np.arange(len(doc)) - np.repeat(np.cumsum(doc_rows) - doc_rows, doc_rows)
+    copy = (offset // np.maximum(chunks, 1)[doc]).astype(np.int32)
+    chunk = (offset % np.maximum(chunks, 1)[doc]).astype(np.int32)
+    window = first_window[doc] + chunk
+    n_real = window_real[window]
+    rows = len(doc)
+    original = np.full((rows, seq_len), PAD_ID, dtype=np.int32)
+    original[:, 0] = CLS_ID
+    original[:, 1 : body + 1] = windows[window]
+    original[np.arange(rows), n_real + 1] = SEP_ID
+    row_doc_ids = [doc_ids[d] for d in doc.tolist()]
+
+    # Per row, from its own generator: a sort key that chooses the positions, a uniform that
+    # chooses the action, and a uniform that picks the random replacement.
+    draws = np.empty((rows, 3, seq_len))
+    keys_of_rows = zip(row_doc_ids, copy.tolist(), chunk.tolist(), strict=True)
+    for r, (doc_id, c, k) in enumerate(keys_of_rows):
+        draws[r] = np.random.default_rng(row_seed(seed, doc_id, c, k)).random((3, seq_len))
+    keys, action = draws[:, 0], draws[:, 1]
+    random_ids = FIRST_REGULAR_ID + (draws[:, 2] * (vocab_size - FIRST_REGULAR_ID)).astype(np.int32)
+
+    position = np.arange(seq_len)
+    real = (position >= 1) & (position <= n_real[:, None])  # not [CLS], [SEP] or [PAD]
+    keys[~real] = np.inf  # never chosen before a real token
+    rank = np.empty((rows, seq_len), dtype=np.int64)
+    np.put_along_axis(rank, np.argsort(keys, axis=1, kind="stable"), position[None, :], axis=1)
+    n_chosen = np.maximum(1, np.rint(n_real * config.mlm_probability)).astype(np.int64)
+    chosen = (rank < n_chosen[:, None]) & real
+
+    labels = np.where(chosen, original, IGNORE_INDEX).astype(np.int32)
+    input_ids = original.copy()
+    to_mask = chosen & (action < config.mask_replace)
+    to_random = chosen & ~to_mask & (action < config.mask_replace + config.random_replace)
+    input_ids[to_mask] = MASK_ID
+    input_ids[to_random] = random_ids[to_random]
+    return MLMRows(input_ids, labels, row_doc_ids, copy, chunk)
+
+
+def mlm_schema(seq_len: int) -> pa.Schema:
+    """The Arrow schema of MLM shards (docs/shard-format.md)."""
+    ids = pa.list_(pa.int32(), seq_len)
+    return pa.schema(
+        [
+            pa.field("input_ids", ids, nullable=False),
+            pa.field("labels", ids, nullable=False),
+            pa.field("doc_id", pa.string(), nullable=False),
+            pa.field("copy", pa.int32(), nullable=False),
+            pa.field("chunk", pa.int32(), nullable=False),
+        ]
+    )
+
+
+def mlm_batch(rows: MLMRows, schema: pa.Schema) -> pa.RecordBatch:
+    """An Arrow record batch of ``rows`` with the columns of ``schema`` (see `mlm_schema`)."""
+    list_type = schema.field("input_ids").type
+
+    def fixed(matrix: np.ndarray) -> pa.FixedSizeListArray:
+        values = pa.array(np.ascontiguousarray(matrix, dtype=np.int32).reshape(-1))
+        return pa.FixedSizeListArray.from_arrays(values, type=list_type)
+
+    return pa.RecordBatch.from_arrays(
+        [
+            fixed(rows.input_ids),
+            fixed(rows.labels),
+            pa.array(rows.doc_id, type=pa.string()),
+            pa.array(rows.copy, type=pa.int32()),
+            pa.array(rows.chunk, type=pa.int32()),
+        ],
+        schema=schema,
+    )

@@ -1,0 +1,227 @@
+"""The run directory: where every stage's outputs, markers and stats live.
+
+```
+RUN_DIR/
+  manifest.json                      # config, code version, seed, status of each stage
+  <stage>/<part>.parquet             # kept documents of one partition (zstd Parquet)
+  <stage>/_done/<part>.json          # completion marker: fingerprint, output hashes, stats
+  <stage>/_stage.json                # the stage's config, inputs, merged counts, timings
+  dropped/<stage>/<part>.parquet     # dropped documents with their `reason`
+  tokenizer/  shards/  train/  card/
+```
+
+Every file is written under a temporary name and renamed when complete, and a partition's marker
+is written last. A partition counts as done only when its marker's fingerprint matches the one
+asked for and its output files still exist with the recorded hashes' sizes, so a crashed or
+half-deleted run resumes by redoing exactly the missing partitions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import __version__
+from pipeline.schema import SCHEMA_VERSION
+from pipeline.stage import StageResult, StageStats
+
+PARQUET_OPTIONS = {"compression": "zstd", "row_group_size": 4096}
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; outputs are meant to be shared
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_parquet(path: Path, table: pa.Table) -> str:
+    """Write ``table`` atomically as zstd Parquet; return the sha256 of the file."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **PARQUET_OPTIONS)
+    data = sink.getvalue().to_pybytes()
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(*parts: Any) -> str:
+    """Hash of JSON-serialisable parts plus the code and schema versions."""
+    data = json.dumps([__version__, SCHEMA_VERSION, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(data.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One finished partition of a stage, as its marker records it."""
+
+    stage: str
+    name: str
+    fingerprint: str
+    kept_sha256: str
+    stats: StageStats
+    meta: dict[str, Any]
+
+
+class RunDir:
+    """Paths and atomic writes of one run."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # -- paths ---------------------------------------------------------------------------------
+    def stage_dir(self, stage: str) -> Path:
+        return self.root / stage
+
+    def kept_path(self, stage: str, part: str) -> Path:
+        return self.root / stage / f"{part}.parquet"
+
+    def dropped_path(self, stage: str, part: str) -> Path:
+        return self.root / "dropped" / stage / f"{part}.parquet"
+
+    def marker_path(self, stage: str, part: str) -> Path:
+        return self.root / stage / "_done" / f"{part}.json"
+
+    def stage_json_path(self, stage: str) -> Path:
+        return self.root / stage / "_stage.json"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    # -- partitions ----------------------------------------------------------------------------
+    def finished(self, stage: str, part: str, fp: str) -> Partition | None:
+        """The partition's record if it was finished with fingerprint ``fp`` and is intact."""
+        marker = self.marker_path(stage, part)
+        if not marker.is_file():
+            return None
+        try:
+            record = read_json(marker)
+        except (OSError, ValueError):
+            return None
+        if record.get("fingerprint") != fp:
+            return None
+        kept, dropped = self.kept_path(stage, part), self.dropped_path(stage, part)
+        if not kept.is_file() or kept.stat().st_size != record.get("kept_bytes"):
+            return None
+        if record.get("dropped_bytes") is not None and (
+            not dropped.is_file() or dropped.stat().st_size != record["dropped_bytes"]
+        ):
+            return None
+        return Partition(
+            stage, part, fp, record["kept_sha256"], StageStats.from_dict(record["stats"]),
+            record.get("meta", {}),
+        )
+
+    def write_partition(
+        self,
+        stage: str,
+        part: str,
+        fp: str,
+        result: StageResult,
+        meta: dict[str, Any] | None = None,
+    ) -> Partition:
+        """Write kept and dropped tables, then the marker (last, so it means 'complete')."""
+        result.stats.check(f"partition {part}")
+        self.marker_path(stage, part).unlink(missing_ok=True)
+        kept_path = self.kept_path(stage, part)
+        kept_sha = write_parquet(kept_path, result.kept)
+        dropped_path = self.dropped_path(stage, part)
+        dropped_bytes = None
+        if result.dropped.num_rows:
+            write_parquet(dropped_path, result.dropped)
+            dropped_bytes = dropped_path.stat().st_size
+        else:
+            dropped_path.unlink(missing_ok=True)
+        record = {
+            "stage": stage,
+            "part": part,
+            "fingerprint": fp,
+            "kept_sha256": kept_sha,
+            "kept_bytes": kept_path.stat().st_size,
+            "dropped_bytes": dropped_bytes,
+            "stats": result.stats.to_dict(),
+            "meta": meta or {},
+        }
+        atomic_write_json(self.marker_path(stage, part), record)
+        return Partition(stage, part, fp, kept_sha, result.stats, meta or {})
+
+    def prune(self, stage: str, keep_parts: Iterable[str]) -> list[str]:
+        """Remove partitions of ``stage`` that are not in ``keep_parts`` (from earlier configs)."""
+        wanted = set(keep_parts)
+        removed = []
+        stage_dir = self.stage_dir(stage)
+        if not stage_dir.is_dir():
+            return removed
+        for path in sorted(stage_dir.glob("*.parquet")):
+            if path.stem not in wanted:
+                path.unlink()
+                self.marker_path(stage, path.stem).unlink(missing_ok=True)
+                self.dropped_path(stage, path.stem).unlink(missing_ok=True)
+                removed.append(path.stem)
+        return removed
+
+    def reset_dir(self, path: Path) -> None:
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+
+    # -- stage records and the manifest --------------------------------------------------------
+    def stage_record(self, stage: str) -> dict[str, Any] | None:
+        path = self.stage_json_path(stage)
+        if not path.is_file():
+            return None
+        try:
+            return read_json(path)
+        except (OSError, ValueError):
+            return None
+
+    def write_stage_record(self, stage: str, record: dict[str, Any]) -> None:
+        atomic_write_json(self.stage_json_path(stage), record)
+
+    def manifest(self) -> dict[str, Any]:
+        if self.manifest_path.is_file():
+            return read_json(self.manifest_path)
+        return {}
+
+    def update_manifest(self, **fields: Any) -> dict[str, Any]:
+        manifest = self.manifest()
+        for key, value in fields.items():
+            if isinstance(value, dict) and isinstance(manifest.get(key), dict):
+                manifest[key].update(value)
+            else:
+                manifest[key] = value
+        atomic_write_json(self.manifest_path, manifest)
+        return manifest

@@ -1,0 +1,114 @@
+"""The whole chain as a Prefect flow via the CLI: accounting, card, shards, training, caching."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from flows.cli import main
+from pipeline.rundir import RunDir, file_sha256
+from tests.corpus_fixtures import write_config, write_corpus
+
+FUNNEL = ("ingest", "langid", "quality", "dedup")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> dict:
+    folder = tmp_path_factory.mktemp("chain")
+    corpus = write_corpus(folder / "in")
+    config = write_config(folder / "in", corpus["config"])
+    out = folder / "run"
+    assert main(["run", "--config", str(config), "--out", str(out)]) == 0
+    return {"out": out, "config": config, "expected": corpus["expected"]}
+
+
+def _rows(folder: Path) -> int:
+    return sum(pq.read_metadata(p).num_rows for p in folder.glob("*.parquet"))
+
+
+def test_every_stage_accounts_for_every_document(finished_run: dict) -> None:
+    run = RunDir(finished_run["out"])
+    previous_kept = None
+    for stage in FUNNEL:
+        counts = run.stage_record(stage)["counts"]
+        assert counts["docs_in"] == counts["docs_kept"] + counts["docs_dropped"]
+        assert _rows(run.stage_dir(stage)) == counts["docs_kept"]
+        assert _rows(run.root / "dropped" / stage) == counts["docs_dropped"]
+        if previous_kept is not None:
+            assert counts["docs_in"] == previous_kept
+        previous_kept = counts["docs_kept"]
+    assert run.stage_record("ingest")["counts"]["docs_in"] == finished_run["expected"]["ingest_in"]
+
+
+def test_dropped_documents_keep_their_reason(finished_run: dict) -> None:
+    run = RunDir(finished_run["out"])
+    reasons: dict[str, set[str]] = {}
+    for stage in FUNNEL:
+        for path in (run.root / "dropped" / stage).glob("*.parquet"):
+            reasons.setdefault(stage, set()).update(
+                pq.read_table(path, columns=["reason"]).column("reason").to_pylist())
+    assert reasons["ingest"] == {"invalid_json"}
+    assert "lang_not_kept" in reasons["langid"]  # the French documents
+    assert {"exact_duplicate", "near_duplicate"} <= reasons["dedup"]
+
+
+def test_card_funnel_equals_stage_counts(finished_run: dict) -> None:
+    run = RunDir(finished_run["out"])
+    card = json.loads((run.root / "card" / "card.json").read_text())
+    assert [row["stage"] for row in card["funnel"]] == list(FUNNEL)
+    for row in card["funnel"]:
+        counts = run.stage_record(row["stage"])["counts"]
+        for key in ("docs_in", "docs_kept", "docs_dropped", "dropped"):
+            assert row[key] == counts[key]
+    web = next(s for s in card["sources"] if s["name"] == "web")
+    assert web["license"] == "CC0-1.0" and web["files"] == 1
+    assert web["skipped"] == {"invalid_json": 1}
+    readme = (run.root / "card" / "README.md").read_text()
+    ingest = card["funnel"][0]
+    assert f"| ingest | {ingest['docs_in']:,} | {ingest['docs_kept']:,} |" in readme
+
+
+def test_shards_open_with_pyarrow_and_datasets(finished_run: dict) -> None:
+    import datasets
+
+    shards = finished_run["out"] / "shards" / "mlm"
+    manifest = json.loads((shards / "manifest.json").read_text())
+    first = shards / manifest["splits"]["train"]["files"][0]["path"]
+    with pa.memory_map(str(first)) as source:
+        table = pa.ipc.open_stream(source).read_all()
+    assert table.num_rows == manifest["splits"]["train"]["files"][0]["rows"] > 0
+    assert table.schema.field("input_ids").type.list_size == manifest["seq_len"]
+    dataset = datasets.Dataset.from_file(str(first))
+    assert len(dataset) == table.num_rows
+    assert dataset[0]["input_ids"] == table.column("input_ids")[0].as_py()
+
+
+def test_training_loss_falls(finished_run: dict) -> None:
+    record = RunDir(finished_run["out"]).stage_record("train")
+    assert record["steps"] == 30
+    assert record["last_loss"] < record["first_loss"]
+    lines = (finished_run["out"] / "train" / "metrics.jsonl").read_text().splitlines()
+    assert lines and json.loads(lines[-1])["step"] == 30
+
+
+def test_second_run_does_no_work_and_leaves_identical_shards(finished_run: dict) -> None:
+    out = finished_run["out"]
+    shard_files = sorted((out / "shards").rglob("*.arrow"))
+    before = {p: file_sha256(p) for p in shard_files}
+    assert main(["run", "--config", str(finished_run["config"]), "--out", str(out)]) == 0
+    manifest = RunDir(out).manifest()
+    assert all(entry["skipped"] for entry in manifest["stages"].values()), manifest["stages"]
+    assert {p: file_sha256(p) for p in sorted((out / "shards").rglob("*.arrow"))} == before
+
+
+def test_until_stops_after_the_named_stage(tmp_path: Path, prefect_harness) -> None:
+    corpus = write_corpus(tmp_path / "in")
+    config = write_config(tmp_path / "in", corpus["config"])
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(config), "--out", str(out), "--until", "quality"]) == 0
+    assert (out / "quality" / "_stage.json").is_file()
+    assert not (out / "dedup").exists() and not (out / "tokenizer").exists()

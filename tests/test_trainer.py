@@ -1,0 +1,419 @@
+"""Tests for trainer/: shard reading, the resumable sampler, the model, the schedule, the loop.
+
+Every test builds its own tiny shards (tests/shard_fixtures.py): vocab 200, seq_len 32, 200 train
+rows in two files of several record batches, 20 val rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc
+import pytest
+import torch
+
+from tests.shard_fixtures import IGNORE_INDEX, SPECIAL_IDS, write_shards
+from trainer.__main__ import main as cli_main
+from trainer.config import TrainConfig
+from trainer.loop import TrainResult, train
+from trainer.model import ModelConfig, TransformerLM, count_parameters
+from trainer.sampler import ResumableSampler
+from trainer.schedule import lr_multiplier, warmup_cosine
+from trainer.shards import ShardDataset, ShardFormatError, load_manifest, open_split
+
+SEQ_LEN = 32
+VOCAB = 200
+SMALL = {"d_model": 64, "d_ff": 128}  # a quicker model for tests that do not need loss to fall
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_shards(tmp_path_factory.mktemp("shards") / "mlm")
+
+
+@pytest.fixture(scope="module")
+def baseline(shards: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    """One uninterrupted 30-step run with the default config, shared by the loop tests."""
+    return train(shards, tmp_path_factory.mktemp("baseline"), TrainConfig(steps=30), progress=None)
+
+
+# --- shards -------------------------------------------------------------------------------------
+
+
+def _rows_by_pyarrow(shards: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The split's rows read the slow, obvious way, for comparison."""
+    manifest = json.loads((shards / "manifest.json").read_text())
+    ids, labels = [], []
+    for entry in manifest["splits"][split]["files"]:
+        with pa.OSFile(str(shards / entry["path"])) as fh:
+            table = pyarrow.ipc.open_stream(fh).read_all()
+        ids += table.column("input_ids").to_pylist()
+        labels += table.column("labels").to_pylist()
+    return np.array(ids, dtype=np.int32), np.array(labels, dtype=np.int32)
+
+
+def test_shards_are_read_zero_copy_from_the_memory_map(shards: Path) -> None:
+    split = open_split(shards, "train")
+    assert len(split.sources) == 2  # two files
+    assert len(split.input_ids_chunks) > 2  # several record batches, kept as separate chunks
+    assert split.chunk_files == [0, 0, 0, 1, 1]  # 120 + 80 rows in batches of 50
+    mapped = []
+    for source in split.sources:
+        source.seek(0)
+        mapped.append(np.frombuffer(source.read_buffer(), dtype=np.uint8))  # the whole map
+    for chunk, file_index in enumerate(split.chunk_files):
+        for view in (split.input_ids_chunks[chunk], split.labels_chunks[chunk]):
+            assert view.dtype == np.int32 and view.shape[1] == SEQ_LEN
+            assert not view.flags.owndata and not view.flags.writeable
+            assert np.shares_memory(view, mapped[file_index])
+    ids, labels = split.row(130)  # file 1, chunk 3, row 10: still a view
+    assert np.shares_memory(ids, mapped[1]) and np.shares_memory(labels, mapped[1])
+
+
+def test_rows_index_across_files_and_record_batches(shards: Path) -> None:
+    split = open_split(shards, "train")
+    want_ids, want_labels = _rows_by_pyarrow(shards, "train")
+    assert len(split) == len(want_ids) == 200
+    for index in range(len(split)):
+        ids, labels = split.row(index)
+        np.testing.assert_array_equal(ids, want_ids[index])
+        np.testing.assert_array_equal(labels, want_labels[index])
+    np.testing.assert_array_equal(split.row(-1)[0], want_ids[-1])
+    with pytest.raises(IndexError):
+        split.row(200)
+
+
+def test_dataset_items_are_writable_int64_copies_without_warnings(shards: Path) -> None:
+    dataset = ShardDataset(shards, "val")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        item = dataset[3]
+    assert set(item) == {"input_ids", "labels"}
+    assert item["input_ids"].dtype == torch.int64 and item["input_ids"].shape == (SEQ_LEN,)
+    ids_view, _ = dataset.arrays.row(3)
+    item["input_ids"][0] = 99  # a copy: the mapped file is untouched
+    assert ids_view[0] == SPECIAL_IDS["cls"]
+    labelled = item["labels"] != IGNORE_INDEX
+    assert labelled.any() and (item["labels"][labelled] >= 7).all()
+
+
+def test_dataset_pickles_by_reference_and_reopens(shards: Path) -> None:
+    import pickle
+
+    dataset = ShardDataset(shards, "train")
+    data = pickle.dumps(dataset)
+    assert len(data) < 1000  # the folder and split name, not the rows
+    clone = pickle.loads(data)
+    assert torch.equal(clone[17]["input_ids"], dataset[17]["input_ids"])
+
+
+def _rewrite_manifest(tmp_path: Path, **changes: object) -> Path:
+    target = tmp_path / "copy"
+    write_shards(target)  # same seed, so same files; then edit the manifest
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest.update(changes)
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    return target
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"format": "something-else"}, "format is 'something-else', expected 'gristmill-shards'"),
+        ({"format_version": 2}, "format_version 2 is not supported"),
+        ({"seq_len": 16}, "expected fixed_size_list<int32>[16]"),
+        ({"ignore_index": "x"}, "'ignore_index' should be"),
+    ],
+)
+def test_bad_manifest_gives_a_clear_error_naming_the_file(
+    tmp_path: Path, changes: dict[str, object], message: str
+) -> None:
+    target = _rewrite_manifest(tmp_path, **changes)
+    with pytest.raises(ShardFormatError) as err:
+        open_split(target, "train")
+    assert message in str(err.value)
+    assert str(target) in str(err.value)  # names the manifest or the shard file
+
+
+def test_missing_or_unreadable_manifest_and_files_are_reported(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="manifest.json"):
+        load_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(ShardFormatError, match=r"manifest\.json: not valid JSON"):
+        load_manifest(tmp_path)
+
+    root = write_shards(tmp_path / "ok")
+    with pytest.raises(ShardFormatError, match=r"no split 'test'"):
+        open_split(root, "test")
+    (root / "val" / "shard-00000.arrow").unlink()
+    with pytest.raises(ShardFormatError, match=r"val/shard-00000\.arrow: listed in .* missing"):
+        open_split(root, "val")
+
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["splits"]["train"]["files"][0]["rows"] = 119
+    manifest["splits"]["train"]["rows"] = 199
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ShardFormatError, match=r"shard-00000\.arrow: has 120 rows, .* says 119"):
+        open_split(root, "train")
+
+
+def test_sha256_verification_catches_a_changed_file(tmp_path: Path) -> None:
+    root = write_shards(tmp_path / "s")
+    open_split(root, "val", verify=True)
+    path = root / "val" / "shard-00000.arrow"
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 1  # inside the last batch's body; still a readable stream
+    path.write_bytes(bytes(data))
+    with pytest.raises(ShardFormatError, match="sha256"):
+        open_split(root, "val", verify=True)
+
+
+# --- sampler ------------------------------------------------------------------------------------
+
+
+def test_sampler_is_deterministic_and_reshuffles_each_epoch() -> None:
+    first = ResumableSampler(50, seed=7)
+    second = ResumableSampler(50, seed=7)
+    epoch0 = list(first)
+    assert epoch0 == list(second)
+    assert sorted(epoch0) == list(range(50)) and epoch0 != list(range(50))
+    epoch1 = list(first)  # iterating again moves on to the next epoch
+    assert first.epoch == 2 and sorted(epoch1) == list(range(50)) and epoch1 != epoch0
+    assert list(ResumableSampler(50, seed=8)) != epoch0
+    assert list(ResumableSampler(5, shuffle=False)) == [0, 1, 2, 3, 4]
+
+
+def test_sampler_resumes_exactly_mid_epoch() -> None:
+    reference = ResumableSampler(37, seed=3)
+    expected = list(reference) + list(reference)  # two full epochs
+
+    sampler = ResumableSampler(37, seed=3)
+    iterator = iter(sampler)
+    head = [next(iterator) for _ in range(20)]
+    state = sampler.state_dict()
+    assert state["epoch"] == 0 and state["position"] == 20
+    json.dumps(state)  # plain values only
+
+    resumed = ResumableSampler(37, seed=3)
+    resumed.load_state_dict(state)
+    rest = list(resumed) + list(resumed)
+    assert head + rest[: 2 * 37 - 20] == expected
+
+    # advance() keeps the same cursor as iterating, across an epoch boundary too.
+    cursor = ResumableSampler(37, seed=3)
+    cursor.advance(20)
+    cursor.advance(30)
+    assert (cursor.epoch, cursor.position) == (1, 13)
+    after = ResumableSampler(37, seed=3)
+    after.load_state_dict(cursor.state_dict())
+    assert list(after) == expected[50:74]
+
+
+def test_sampler_refuses_state_from_a_different_order() -> None:
+    state = ResumableSampler(37, seed=3).state_dict()
+    with pytest.raises(ValueError, match="seed"):
+        ResumableSampler(37, seed=4).load_state_dict(state)
+    with pytest.raises(ValueError, match="num_rows"):
+        ResumableSampler(38, seed=3).load_state_dict(state)
+
+
+@pytest.mark.parametrize("rows", [40, 43])
+def test_sampler_shards_ranks_disjointly_covering_all_indices(rows: int) -> None:
+    world = 4
+    for epoch in range(2):
+        parts = []
+        for rank in range(world):
+            sampler = ResumableSampler(rows, seed=11, rank=rank, world_size=world)
+            sampler.set_epoch(epoch)
+            parts.append(list(sampler))
+            assert len(parts[-1]) == len(sampler)
+        flat = [i for part in parts for i in part]
+        assert len(flat) == len(set(flat)) == rows  # disjoint, and every index once
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    # Works as a DataLoader sampler with worker processes (indices come from the main process).
+    data = torch.arange(rows)
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=8, sampler=ResumableSampler(rows, seed=11), num_workers=2,
+        multiprocessing_context="forkserver",  # never fork a process that may run Prefect threads
+    )
+    assert sorted(torch.cat(list(loader)).tolist()) == list(range(rows))
+
+
+# --- model and schedule -------------------------------------------------------------------------
+
+
+def _tiny_model(causal: bool = False) -> TransformerLM:
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=VOCAB, max_len=SEQ_LEN, d_model=32, n_layers=2, n_heads=4, d_ff=64)
+    return TransformerLM(ModelConfig(**{**cfg.to_dict(), "causal": causal})).eval()
+
+
+def test_model_ignores_padding_and_causal_flag_hides_the_future() -> None:
+    model = _tiny_model()
+    ids = torch.randint(7, VOCAB, (2, SEQ_LEN))
+    ids[:, 20:] = SPECIAL_IDS["pad"]
+    other = ids.clone()
+    other[:, 25] = 5  # a real token where there was padding
+    logits = model(ids)
+    assert logits.shape == (2, SEQ_LEN, VOCAB)
+    # Padding is invisible to real positions: same as the unpadded, shorter sequence.
+    torch.testing.assert_close(logits[:, :20], model(ids[:, :20]), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(model(other)[:, :20], logits[:, :20])
+    all_pad = torch.zeros(1, SEQ_LEN, dtype=torch.long)
+    assert torch.isfinite(model(all_pad)).all()
+
+    causal = _tiny_model(causal=True)
+    base = causal(ids)
+    changed = ids.clone()
+    changed[:, 10] = 8
+    out = causal(changed)
+    torch.testing.assert_close(out[:, :10], base[:, :10])
+    assert not torch.allclose(out[:, 10:20], base[:, 10:20])
+
+
+def test_model_loss_uses_only_labelled_positions_and_ties_the_head() -> None:
+    model = _tiny_model()
+    ids = torch.randint(7, VOCAB, (3, SEQ_LEN))
+    labels = torch.full_like(ids, IGNORE_INDEX)
+    labels[:, [3, 9]] = ids[:, [3, 9]]
+    logits = model(ids)
+    want = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, VOCAB), labels.reshape(-1), ignore_index=IGNORE_INDEX
+    )
+    torch.testing.assert_close(model(ids, labels), want)
+    assert model(ids, torch.full_like(ids, IGNORE_INDEX)).item() == 0.0  # no NaN
+    names = {name for name, _ in model.named_parameters()}
+    assert "tok_emb.weight" in names and not any("head.weight" in n for n in names)
+    assert count_parameters(model) == sum(p.numel() for p in model.parameters())
+
+
+def test_schedule_warms_up_linearly_then_decays_by_cosine_to_the_floor() -> None:
+    kw = {"warmup_steps": 4, "total_steps": 20, "min_lr_ratio": 0.1}
+    assert [lr_multiplier(s, **kw) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_multiplier(4, **kw) == 1.0
+    assert math.isclose(lr_multiplier(19, **kw), 0.1)
+    assert math.isclose(lr_multiplier(50, **kw), 0.1)
+    middle = lr_multiplier(4 + 15 // 2, **kw)
+    assert 0.1 < middle < 1.0
+    decay = [lr_multiplier(s, **kw) for s in range(4, 20)]
+    assert decay == sorted(decay, reverse=True)
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=2.0)
+    scheduler = warmup_cosine(optimizer, **kw)
+    seen = []
+    for _ in range(20):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert seen[0] == 0.5 and seen[3] == 2.0 and math.isclose(seen[-1], 0.2)
+
+
+# --- training loop ------------------------------------------------------------------------------
+
+
+def test_training_loss_falls(baseline: TrainResult) -> None:
+    assert baseline.steps == 30 and len(baseline.losses) == 30
+    assert all(math.isfinite(x) for x in baseline.losses)
+    first, last5 = baseline.losses[0], sum(baseline.losses[-5:]) / 5
+    assert first > 4.5  # about ln(200): the model starts knowing nothing
+    assert last5 < first - 0.8, baseline.losses
+    assert baseline.val_losses[-1][1] < math.log(VOCAB) - 0.8
+    assert [s for s, _ in baseline.val_losses] == [20, 30]  # eval_every 20, and at the end
+    assert baseline.tokens_seen == 30 * 16 * SEQ_LEN
+    assert baseline.device == "cpu" and baseline.parameters > 100_000
+
+
+def test_training_is_deterministic_on_cpu(
+    shards: Path, baseline: TrainResult, tmp_path: Path
+) -> None:
+    # A second run gives bit-identical losses, however often it validates. (Stopping after
+    # 8 steps keeps the schedule of the 30-step run, so the first 8 losses must match exactly.)
+    again = train(shards, tmp_path, TrainConfig(steps=30, eval_every=4), None, stop_after=8)
+    assert again.losses == baseline.losses[:8]
+    assert [s for s, _ in again.val_losses] == [4, 8]  # validation does not disturb training
+
+
+def test_metrics_and_progress_lines(baseline: TrainResult, shards: Path, tmp_path: Path) -> None:
+    records = [json.loads(line) for line in baseline.metrics.read_text().splitlines()]
+    assert [r["step"] for r in records] == [5, 10, 15, 20, 25, 30]
+    for record in records:
+        assert {"step", "loss", "lr", "tokens", "elapsed"} <= set(record)
+        assert record["loss"] == pytest.approx(baseline.losses[record["step"] - 1])
+    assert "val_loss" in records[3] and "val_loss" not in records[0]
+
+    lines: list[str] = []
+    train(shards, tmp_path, TrainConfig(steps=2, log_every=1, **SMALL), progress=lines.append)
+    assert any(line.startswith("[train] step 1/2 loss ") and " lr " in line for line in lines)
+    assert lines[-1].startswith("[train] done")
+
+
+def test_checkpoint_loads_weights_only_and_resume_reproduces_the_same_losses(
+    shards: Path, baseline: TrainResult, tmp_path: Path
+) -> None:
+    config = TrainConfig(steps=30)
+    first = train(shards, tmp_path, config, progress=None, stop_after=12)
+    assert first.losses == baseline.losses[:12] and first.steps == 12
+
+    saved = torch.load(first.checkpoint, map_location="cpu", weights_only=True)
+    assert saved["step"] == 12
+    assert set(saved) >= {"model", "optimizer", "scheduler", "sampler", "step", "config"}
+    assert TrainConfig.model_validate_json(saved["config"]) == config
+    # 200 rows make 12 full batches of 16 an epoch: step 12 used all of epoch 0's batches.
+    assert (saved["sampler"][0]["epoch"], saved["sampler"][0]["position"]) == (0, 192)
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+    second = train(shards, tmp_path, config, progress=None, resume=True)
+    assert second.start_step == 12 and second.steps == 30
+    assert second.losses == baseline.losses[12:]
+    assert second.tokens_seen == baseline.tokens_seen
+    records = [json.loads(line) for line in second.metrics.read_text().splitlines()]
+    assert [r["step"] for r in records] == [5, 10, 12, 15, 20, 25, 30]
+
+
+def test_resume_is_exact_with_workers_grad_accum_and_an_epoch_boundary(
+    shards: Path, tmp_path: Path
+) -> None:
+    # 200 rows, batch 16: 12 batches an epoch, 6 steps of 2 micro-batches; stop in epoch 2.
+    config = TrainConfig(
+        steps=8, grad_accum=2, num_workers=2, eval_every=0, checkpoint_every=4, **SMALL
+    )
+    whole = train(shards, tmp_path / "whole", config, progress=None)
+    part = train(shards, tmp_path / "part", config, progress=None, stop_after=7)
+    saved = torch.load(part.checkpoint, weights_only=True)
+    assert saved["sampler"][0]["epoch"] == 1 and saved["sampler"][0]["position"] == 1 * 2 * 16
+    rest = train(shards, tmp_path / "part", config, progress=None, resume=True)
+    assert part.losses + rest.losses == whole.losses
+
+
+def test_resume_refuses_a_different_model_shape(shards: Path, tmp_path: Path) -> None:
+    train(shards, tmp_path, TrainConfig(steps=1, **SMALL), progress=None)
+    with pytest.raises(ValueError, match="d_model"):
+        train(shards, tmp_path, TrainConfig(steps=2, d_model=32, d_ff=128), None, resume=True)
+    with pytest.raises(FileNotFoundError):
+        train(shards, tmp_path / "none", TrainConfig(steps=2), progress=None, resume=True)
+
+
+def test_empty_val_split_is_skipped(tmp_path: Path) -> None:
+    root = write_shards(tmp_path / "shards" / "mlm", train_rows=40, val_rows=0)
+    lines: list[str] = []
+    # Passing the parent folder finds shards/<objective>/manifest.json.
+    result = train(
+        tmp_path / "shards", tmp_path / "out", TrainConfig(steps=3, **SMALL), lines.append
+    )
+    assert result.val_losses == [] and len(result.losses) == 3
+    assert any("skipping validation" in line for line in lines)
+    assert len(ShardDataset(root, "val")) == 0
+
+
+def test_cli_trains_a_few_steps(
+    shards: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert cli_main(["--shards", str(shards), "--out", str(tmp_path), "--steps", "2"]) == 0
+    assert "[train] 2 steps" in capsys.readouterr().out
+    assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "metrics.jsonl").is_file()

@@ -1,0 +1,43 @@
+"""Command line: `python -m trainer --shards DIR --out DIR [--steps N] [--resume]`.
+
+Trains with TrainConfig's defaults plus the few overrides given here; a run config's `train:`
+section is the place for anything more.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from trainer.config import TrainConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
+    parser.add_argument("--shards", type=Path, required=True, help="folder holding manifest.json")
+    parser.add_argument("--out", type=Path, required=True, help="where checkpoint/metrics go")
+    parser.add_argument("--steps", type=int, help="optimizer steps (default: TrainConfig's)")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    args = parser.parse_args(argv)
+
+    overrides = {
+        k: v
+        for k, v in (("steps", args.steps), ("device", args.device), ("seed", args.seed))
+        if v is not None
+    }
+    config = TrainConfig(**overrides)
+
+    from trainer.loop import train  # torch loads only once the arguments are good
+
+    result = train(args.shards, args.out, config, resume=args.resume)
+    print(
+        f"[train] {result.steps} steps, final loss "
+        f"{result.losses[-1] if result.losses else float('nan'):.3f}, metrics -> {result.metrics}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

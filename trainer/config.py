@@ -1,0 +1,43 @@
+"""Training configuration: the `train:` section of a run config.
+
+Plain pydantic, no torch import, so the run config can be validated without loading torch.
+Defaults are sized for the embedded demo: a model of ~1 M parameters that trains for a few dozen
+steps on two CPU cores in seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainConfig(BaseModel):
+    """How to train a model on one objective's shards."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    objective: str = "mlm"  # which shards/<objective>/ to read
+    steps: int = Field(40, ge=1)  # optimizer steps; the demo needs only enough to see loss fall
+    batch_size: int = Field(16, ge=1)  # sequences per micro-batch
+    grad_accum: int = Field(1, ge=1)  # micro-batches per optimizer step
+    lr: float = Field(1e-3, gt=0)  # peak LR; 1e-3 suits a tiny model (BERT-base used 1e-4)
+    warmup_steps: int = Field(4, ge=0)  # linear warmup, then cosine decay to min_lr_ratio * lr
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    weight_decay: float = Field(0.01, ge=0)  # BERT's value
+    betas: tuple[float, float] = (0.9, 0.98)  # RoBERTa's betas, stabler than 0.999 at small batch
+    grad_clip: float = Field(1.0, ge=0)  # max global grad norm; 0 disables
+    d_model: int = Field(128, ge=8)
+    n_layers: int = Field(2, ge=1)
+    n_heads: int = Field(4, ge=1)
+    d_ff: int = Field(512, ge=8)  # 4 x d_model as in BERT
+    dropout: float = Field(0.0, ge=0, lt=1)  # no dropout for short runs
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, else fp32
+    compile: bool = False  # torch.compile; worth it on a GPU for long runs, not for the demo
+    device: str = "auto"  # auto: cuda if available, else cpu
+    num_workers: int = Field(0, ge=0)  # DataLoader workers; rows are memory-mapped, 0 is fine
+    eval_every: int = Field(20, ge=0)  # steps between validation passes; 0 = only at the end
+    eval_batches: int = Field(8, ge=1)
+    checkpoint_every: int = Field(0, ge=0)  # steps between checkpoints; 0 = only at the end
+    log_every: int = Field(5, ge=1)
+    seed: int = 1234

@@ -1,0 +1,536 @@
+"""The training loop: shards in, a checkpoint and a metrics log out.
+
+`train()` reads one objective's shards (trainer.shards), samples rows with the resumable sampler
+(trainer.sampler), trains the TransformerLM (trainer.model) with AdamW and warmup + cosine
+(trainer.schedule), and writes `out_dir/metrics.jsonl` and `out_dir/checkpoint.pt`.
+
+Determinism: the model is initialised from `torch.manual_seed(config.seed)`, the row order comes
+from (seed, epoch) alone, and DataLoaders get their own generators so they never draw from the
+global RNG; on CPU the same shards + config give the same per-step losses, and a run resumed from
+a checkpoint gives the same losses as one that was never interrupted.
+
+Under `torchrun` with WORLD_SIZE > 1 the loop joins the process group from the environment, wraps
+the model in DistributedDataParallel and gives each rank its own slice of every epoch; rank 0
+alone logs, evaluates and writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from trainer.config import TrainConfig
+from trainer.model import ModelConfig, TransformerLM, count_parameters
+from trainer.sampler import ResumableSampler
+from trainer.schedule import warmup_cosine
+from trainer.shards import MANIFEST_NAME, Manifest, ShardDataset
+
+CHECKPOINT_NAME = "checkpoint.pt"
+METRICS_NAME = "metrics.jsonl"
+CHECKPOINT_FORMAT = "gristmill-checkpoint"
+CHECKPOINT_VERSION = 1
+# TrainConfig fields that fix the parameter shapes; a resume must not change them.
+MODEL_FIELDS = ("objective", "d_model", "n_layers", "n_heads", "d_ff")
+SUPPORTED_OBJECTIVES = ("mlm",)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class TrainResult:
+    """What one call of `train()` did. `losses` holds this call's steps only (after a resume,
+    the steps after the checkpoint); `steps` and `tokens_seen` are totals for the whole run."""
+
+    losses: list[float]
+    val_losses: list[tuple[int, float]]
+    checkpoint: Path
+    metrics: Path
+    steps: int
+    tokens_seen: int  # token positions fed to the model (rows x seq_len, padding included)
+    parameters: int
+    seconds: float  # wall time of this call
+    device: str
+    start_step: int = 0  # the step this call started from (0, or the checkpoint's step)
+
+
+@dataclass(frozen=True)
+class _Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    started_here: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def _init_distributed() -> _Dist:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return _Dist()
+    started_here = not dist.is_initialized()
+    if started_here:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    return _Dist(
+        rank=dist.get_rank(),
+        world_size=dist.get_world_size(),
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+        started_here=started_here,
+    )
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """`auto` -> this rank's CUDA device if CUDA is available, else CPU; anything else as given."""
+    if name == "auto":
+        name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda":
+        if device.index is None:
+            device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    return device
+
+
+def _autocast(device: torch.device, precision: str) -> Callable[[], AbstractContextManager[Any]]:
+    """bf16 autocast for `bf16`, and for `auto` on a CUDA device that supports it; else fp32."""
+    use_bf16 = precision == "bf16" or (
+        precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()
+    )
+    if not use_bf16:
+        return nullcontext
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on Linear weights only.
+
+    Biases, LayerNorm weights and the embeddings (the token embedding doubles as the output head)
+    get no decay, as in BERT / GPT-2 practice: decaying them mostly shrinks scales the next layer
+    re-learns.
+    """
+    no_decay: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, nn.Embedding | nn.LayerNorm):
+            no_decay.update(id(p) for p in module.parameters(recurse=False))
+    decay, plain = [], []
+    for param in model.parameters():
+        if not param.requires_grad:
+            continue
+        if param.ndim < 2 or id(param) in no_decay:
+            plain.append(param)
+        else:
+            decay.append(param)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": plain, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
+
+
+def find_shards_dir(shards_dir: Path | str, objective: str) -> Path:
+    """`shards_dir` if it holds a manifest, else `shards_dir/<objective>` if that does."""
+    shards_dir = Path(shards_dir)
+    if (
+        not (shards_dir / MANIFEST_NAME).is_file()
+        and (shards_dir / objective / MANIFEST_NAME).is_file()
+    ):
+        return shards_dir / objective
+    return shards_dir
+
+
+def model_config_for(manifest: Manifest, config: TrainConfig) -> ModelConfig:
+    """The model shape for these shards (vocab, length, special ids) and this config."""
+    return ModelConfig(
+        vocab_size=manifest.vocab_size,
+        max_len=manifest.seq_len,
+        d_model=config.d_model,
+        n_layers=config.n_layers,
+        n_heads=config.n_heads,
+        d_ff=config.d_ff,
+        dropout=config.dropout,
+        pad_id=manifest.pad_id,
+        ignore_index=manifest.ignore_index,
+        causal=False,  # MLM is bidirectional
+    )
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write `payload` to `path` atomically: a temp file in the same folder, fsync, rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as fh:
+        torch.save(payload, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint with `weights_only=True` (tensors and plain containers only)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} file")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"{path}: checkpoint version {payload.get('version')!r} not supported")
+    return payload
+
+
+def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    changed = [k for k in MODEL_FIELDS if saved.get(k) != getattr(config, k)]
+    if changed:
+        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {getattr(config, k)!r}" for k in changed)
+        raise ValueError(f"{path}: cannot resume with a different model shape ({detail})")
+
+
+def _trim_metrics(path: Path, last_step: int) -> None:
+    """Drop records past the checkpoint's step (logged by a run that died before saving)."""
+    if not path.is_file():
+        return
+    kept = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and json.loads(line).get("step", 0) <= last_step
+    ]
+    path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+
+
+@torch.no_grad()
+def evaluate(
+    model: TransformerLM,
+    loader: DataLoader,
+    device: torch.device,
+    autocast: Callable[[], AbstractContextManager[Any]],
+    max_batches: int,
+) -> float:
+    """Mean loss per labelled position over the first `max_batches` batches of `loader`."""
+    was_training = model.training
+    model.eval()
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    count = torch.zeros((), dtype=torch.int64, device=device)
+    for index, batch in enumerate(loader):
+        if index >= max_batches:
+            break
+        input_ids = batch["input_ids"].to(device, non_blocking=True)
+        labels = batch["labels"].to(device, non_blocking=True)
+        with autocast():
+            loss = model(input_ids, labels)
+        labelled = (labels != model.cfg.ignore_index).sum()
+        total += loss.double() * labelled
+        count += labelled
+    model.train(was_training)
+    return float(total / count.clamp(min=1))
+
+
+def train(
+    shards_dir: Path,
+    out_dir: Path,
+    config: TrainConfig,
+    progress: Progress | None = print,
+    *,
+    resume: bool = False,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Train on `shards_dir` (a folder holding manifest.json, or its parent holding
+    `<objective>/manifest.json`) and write metrics and a checkpoint to `out_dir`.
+
+    `resume=True` continues from `out_dir/checkpoint.pt` (model, optimizer, scheduler, sampler
+    position, step, RNG) up to `config.steps`. `stop_after=k` ends this call after global step
+    `k` (checkpointing there) while the LR schedule still targets `config.steps`, as if the job
+    had been interrupted; a later `resume=True` call carries on exactly.
+    """
+    started = time.perf_counter()
+    if stop_after is not None and stop_after < 1:
+        raise ValueError(f"stop_after must be >= 1, got {stop_after}")
+    ddp = _init_distributed()
+    say: Progress = progress if (progress is not None and ddp.rank == 0) else (lambda _msg: None)
+    try:
+        return _train(shards_dir, Path(out_dir), config, say, resume, stop_after, ddp, started)
+    finally:
+        if ddp.started_here:
+            dist.destroy_process_group()
+
+
+def _train(
+    shards_dir: Path,
+    out_dir: Path,
+    config: TrainConfig,
+    say: Progress,
+    resume: bool,
+    stop_after: int | None,
+    ddp: _Dist,
+    started: float,
+) -> TrainResult:
+    random.seed(config.seed)
+    np.random.seed(config.seed % 2**32)
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device, ddp.local_rank)
+    autocast = _autocast(device, config.precision)
+
+    shards_dir = find_shards_dir(shards_dir, config.objective)
+    train_set = ShardDataset(shards_dir, "train")
+    manifest = train_set.manifest
+    if manifest.objective != config.objective:
+        raise ValueError(
+            f"{manifest.path}: objective is {manifest.objective!r}, config wants "
+            f"{config.objective!r}"
+        )
+    if manifest.objective not in SUPPORTED_OBJECTIVES:
+        raise ValueError(f"{manifest.path}: the trainer supports objectives {SUPPORTED_OBJECTIVES}")
+    if len(train_set) == 0:
+        raise ValueError(f"{manifest.path}: the train split has no rows")
+    if len(train_set) < ddp.world_size:
+        raise ValueError(f"{manifest.path}: fewer train rows than ranks ({ddp.world_size})")
+    val_set = ShardDataset(shards_dir, "val") if "val" in manifest.splits else None
+    if val_set is not None and len(val_set) == 0:
+        val_set = None
+
+    model_cfg = model_config_for(manifest, config)
+    model = TransformerLM(model_cfg).to(device)
+    parameters = count_parameters(model)
+    optimizer = build_optimizer(model, config)
+    scheduler = warmup_cosine(
+        optimizer,
+        warmup_steps=config.warmup_steps,
+        total_steps=config.steps,
+        min_lr_ratio=config.min_lr_ratio,
+    )
+    sampler = ResumableSampler(
+        len(train_set), seed=config.seed, rank=ddp.rank, world_size=ddp.world_size
+    )
+    # The cursor counts rows the loop has actually consumed; the sampler itself runs ahead when
+    # DataLoader workers prefetch, so checkpoints record the cursor.
+    cursor = ResumableSampler(
+        len(train_set), seed=config.seed, rank=ddp.rank, world_size=ddp.world_size
+    )
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = out_dir / CHECKPOINT_NAME
+    metrics_path = out_dir / METRICS_NAME
+    step = 0
+    tokens_seen = 0
+    elapsed_before = 0.0
+    if resume:
+        if not checkpoint_path.is_file():
+            raise FileNotFoundError(f"{checkpoint_path}: nothing to resume from")
+        saved = load_checkpoint(checkpoint_path)
+        _check_resumable(json.loads(saved["config"]), config, checkpoint_path)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        sampler_states = saved["sampler"]
+        if len(sampler_states) != ddp.world_size:
+            raise ValueError(
+                f"{checkpoint_path}: saved by {len(sampler_states)} ranks, resuming with "
+                f"{ddp.world_size}"
+            )
+        cursor.load_state_dict(sampler_states[ddp.rank])
+        step = int(saved["step"])
+        tokens_seen = int(saved["tokens_seen"])
+        elapsed_before = float(saved.get("elapsed", 0.0))
+        torch.set_rng_state(saved["rng"]["torch"])
+        if device.type == "cuda" and "cuda" in saved["rng"]:
+            torch.cuda.set_rng_state(saved["rng"]["cuda"], device)
+        if ddp.rank == 0:
+            _trim_metrics(metrics_path, step)
+        say(f"[train] resumed from {checkpoint_path} at step {step}")
+    elif ddp.rank == 0:
+        metrics_path.write_text("", encoding="utf-8")
+    start_step = step
+    target = config.steps if stop_after is None else min(config.steps, stop_after)
+
+    forward: nn.Module = model
+    if ddp.enabled:
+        forward = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if config.compile:
+        forward = torch.compile(forward)  # type: ignore[assignment]
+
+    loader_seed = torch.Generator().manual_seed(config.seed)
+    # Workers start from a fork server, not a fork of this process: the trainer often runs inside
+    # a Prefect flow whose threads (API client, log shipping) must not be forked mid-operation.
+    worker_context = (
+        multiprocessing.get_context("forkserver" if sys.platform == "linux" else "spawn")
+        if config.num_workers > 0
+        else None
+    )
+    train_loader = DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        num_workers=config.num_workers,
+        multiprocessing_context=worker_context,
+        pin_memory=device.type == "cuda",
+        # Full batches only, unless an epoch is shorter than one batch.
+        drop_last=len(train_set) // ddp.world_size >= config.batch_size,
+        generator=loader_seed,
+    )
+    val_loader = (
+        DataLoader(
+            val_set,
+            batch_size=config.batch_size,
+            shuffle=False,
+            num_workers=config.num_workers,
+            multiprocessing_context=worker_context,
+            pin_memory=device.type == "cuda",
+            generator=torch.Generator().manual_seed(config.seed),
+        )
+        if val_set is not None
+        else None
+    )
+
+    def batches() -> Iterator[dict[str, torch.Tensor]]:
+        while True:
+            sampler.set_epoch(cursor.epoch, cursor.position)
+            yield from train_loader
+            cursor.set_epoch(cursor.epoch + 1)
+
+    say(
+        f"[train] {manifest.objective} on {device}: {parameters:,} parameters, "
+        f"{len(train_set)} train rows, {len(val_set) if val_set else 0} val rows, "
+        f"seq_len {manifest.seq_len}, steps {step}->{target} of {config.steps}"
+    )
+    if val_set is None:
+        say("[train] val split empty or absent: skipping validation")
+
+    def checkpoint() -> None:
+        states = [cursor.state_dict()]
+        if ddp.enabled:
+            states = [None] * ddp.world_size
+            dist.all_gather_object(states, cursor.state_dict())
+        if ddp.rank != 0:
+            return
+        rng: dict[str, torch.Tensor] = {"torch": torch.get_rng_state()}
+        if device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(device)
+        save_checkpoint(
+            checkpoint_path,
+            {
+                "format": CHECKPOINT_FORMAT,
+                "version": CHECKPOINT_VERSION,
+                "step": step,
+                "tokens_seen": tokens_seen,
+                "elapsed": elapsed_before + time.perf_counter() - started,
+                "model": model.state_dict(),
+                "model_config": model_cfg.to_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "sampler": states,
+                "rng": rng,
+                "config": config.model_dump_json(),
+                "shards": {
+                    "objective": manifest.objective,
+                    "seq_len": manifest.seq_len,
+                    "vocab_size": manifest.vocab_size,
+                    "special_ids": dict(manifest.special_ids),
+                    "ignore_index": manifest.ignore_index,
+                },
+            },
+        )
+
+    metrics = metrics_path.open("a", encoding="utf-8") if ddp.rank == 0 else None
+    step_losses: list[torch.Tensor] = []
+    val_losses: list[tuple[int, float]] = []
+    tokens_per_row = manifest.seq_len * ddp.world_size  # every rank takes as many rows
+    batch_iter = batches()
+    model.train()
+    try:
+        while step < target:
+            lr = optimizer.param_groups[0]["lr"]
+            optimizer.zero_grad(set_to_none=True)
+            step_loss = torch.zeros((), device=device)
+            for micro in range(config.grad_accum):
+                batch = next(batch_iter)
+                input_ids = batch["input_ids"].to(device, non_blocking=True)
+                labels = batch["labels"].to(device, non_blocking=True)
+                last_micro = micro == config.grad_accum - 1
+                sync = nullcontext()
+                if ddp.enabled and not last_micro:
+                    sync = forward.no_sync()  # type: ignore[operator]
+                with sync:
+                    with autocast():
+                        loss = forward(input_ids, labels)
+                    (loss / config.grad_accum).backward()
+                step_loss += loss.detach() / config.grad_accum
+                cursor.advance(len(input_ids))
+                tokens_seen += len(input_ids) * tokens_per_row
+            grad_norm = None
+            if config.grad_clip > 0:
+                grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            step_losses.append(step_loss)
+
+            val_loss = None
+            at_end = step == target
+            if (
+                val_loader is not None
+                and ddp.rank == 0
+                and (at_end or (config.eval_every and step % config.eval_every == 0))
+            ):
+                val_loss = evaluate(model, val_loader, device, autocast, config.eval_batches)
+                val_losses.append((step, val_loss))
+            if step % config.log_every == 0 or at_end or val_loss is not None:
+                loss_value = float(step_loss)
+                elapsed = elapsed_before + time.perf_counter() - started
+                record: dict[str, Any] = {
+                    "step": step,
+                    "loss": loss_value,
+                    "lr": lr,
+                    "tokens": tokens_seen,
+                    "elapsed": round(elapsed, 4),
+                }
+                if grad_norm is not None:
+                    record["grad_norm"] = float(grad_norm)
+                if val_loss is not None:
+                    record["val_loss"] = val_loss
+                if metrics is not None:
+                    metrics.write(json.dumps(record) + "\n")
+                    metrics.flush()
+                line = f"[train] step {step}/{config.steps} loss {loss_value:.2f} lr {lr:.1e}"
+                if val_loss is not None:
+                    line += f" val_loss {val_loss:.2f}"
+                say(line)
+            if at_end or (config.checkpoint_every and step % config.checkpoint_every == 0):
+                checkpoint()
+    finally:
+        if metrics is not None:
+            metrics.close()
+
+    seconds = time.perf_counter() - started
+    losses = torch.stack(step_losses).tolist() if step_losses else []
+    if step > start_step:
+        say(
+            f"[train] done: step {step}/{config.steps}, {tokens_seen:,} tokens, "
+            f"{seconds:.1f}s; checkpoint -> {checkpoint_path}"
+        )
+    return TrainResult(
+        losses=[float(x) for x in losses],
+        val_losses=val_losses,
+        checkpoint=checkpoint_path,
+        metrics=metrics_path,
+        steps=step,
+        tokens_seen=tokens_seen,
+        parameters=parameters,
+        seconds=seconds,
+        device=str(device),
+        start_step=start_step,
+    )

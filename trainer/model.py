@@ -1,0 +1,168 @@
+"""The trainer's one model family: a small pre-norm transformer with a tied LM head.
+
+Token + learned position embeddings, `n_layers` pre-norm blocks (attention through
+`torch.nn.functional.scaled_dot_product_attention`, then a GELU MLP), a final LayerNorm and an
+output head whose weight is the token embedding. `causal=False` gives a BERT-style encoder for
+the MLM objective; `causal=True` masks future positions so a decoder objective can reuse the same
+blocks. Keys equal to `pad_id` are masked out of attention.
+
+`forward(input_ids)` returns logits; `forward(input_ids, labels)` returns the mean cross-entropy
+over positions whose label is not `ignore_index`, projecting only those positions onto the
+vocabulary (about 15% of them for MLM), which saves most of the head's work.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of a TransformerLM; plain ints/floats/bools so it can ride in a checkpoint."""
+
+    vocab_size: int
+    max_len: int  # learned positions; the shards' seq_len
+    d_model: int = 128
+    n_layers: int = 2
+    n_heads: int = 4
+    d_ff: int = 512
+    dropout: float = 0.0
+    pad_id: int = 0
+    ignore_index: int = -100
+    causal: bool = False
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if self.vocab_size < 1 or self.max_len < 1:
+            raise ValueError("vocab_size and max_len must be positive")
+
+    def to_dict(self) -> dict[str, int | float | bool]:
+        return asdict(self)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.dropout = cfg.dropout
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        batch, length, width = x.shape
+        q, k, v = (
+            self.qkv(x).view(batch, length, 3, self.n_heads, width // self.n_heads).unbind(dim=2)
+        )
+        y = F.scaled_dot_product_attention(
+            q.transpose(1, 2),
+            k.transpose(1, 2),
+            v.transpose(1, 2),
+            attn_mask=mask,
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        return self.out(y.transpose(1, 2).reshape(batch, length, width))
+
+
+class Block(nn.Module):
+    """Pre-norm residual block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.attn = SelfAttention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.mlp = nn.Sequential(
+            nn.Linear(cfg.d_model, cfg.d_ff),
+            nn.GELU(),
+            nn.Linear(cfg.d_ff, cfg.d_model),
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln1(x), mask))
+        return x + self.drop(self.mlp(self.ln2(x)))
+
+
+class TransformerLM(nn.Module):
+    """Embeddings -> pre-norm blocks -> LayerNorm -> head tied to the token embedding."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.pos_emb = nn.Embedding(cfg.max_len, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        # The head's weight is tok_emb.weight (used through F.linear); only its bias is its own.
+        self.head_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        self.apply(self._init_weights)
+        # GPT-2's scaled init for the projections that write into the residual stream.
+        for block in self.blocks:
+            for proj in (block.attn.out, block.mlp[2]):
+                nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * cfg.n_layers))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def attention_mask(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Boolean SDPA mask (True = may attend): non-pad keys, and only earlier ones if causal.
+
+        Every query may attend to itself, so a query never has all keys masked (which would make
+        SDPA return NaN), e.g. an all-padding row.
+        """
+        length = input_ids.shape[1]
+        keys = (input_ids != self.cfg.pad_id)[:, None, None, :]  # (B, 1, 1, T)
+        eye = torch.eye(length, dtype=torch.bool, device=input_ids.device)
+        if self.cfg.causal:
+            keys = keys & torch.ones_like(eye).tril()
+        return keys | eye  # (B, 1, T, T)
+
+    def hidden(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Final-LayerNorm hidden states, (batch, length, d_model)."""
+        length = input_ids.shape[1]
+        if length > self.cfg.max_len:
+            raise ValueError(f"sequence length {length} exceeds max_len {self.cfg.max_len}")
+        positions = torch.arange(length, device=input_ids.device)
+        x = self.drop(self.tok_emb(input_ids) + self.pos_emb(positions))
+        mask = self.attention_mask(input_ids)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.ln_f(x)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return F.linear(hidden, self.tok_emb.weight, self.head_bias)
+
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (batch, length, vocab) without labels; with labels, the mean loss (scalar).
+
+        The loss is cross-entropy over positions whose label is not `ignore_index`, computed in
+        fp32. A batch with no such position gives 0 (with a zero gradient), not NaN.
+        """
+        hidden = self.hidden(input_ids)
+        if labels is None:
+            return self.logits(hidden)
+        labels = labels.long()
+        take = labels != self.cfg.ignore_index
+        logits = self.logits(hidden[take]).float()
+        total = F.cross_entropy(
+            logits, labels[take], ignore_index=self.cfg.ignore_index, reduction="sum"
+        )
+        return total / take.sum().clamp(min=1)
+
+
+def count_parameters(model: nn.Module, *, trainable_only: bool = True) -> int:
+    """Number of distinct parameters (the tied embedding/head weight counts once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

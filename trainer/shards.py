@@ -1,0 +1,324 @@
+"""Read objective shards (docs/shard-format.md) as zero-copy numpy views over memory-mapped files.
+
+This module is the trainer's only contact with the data side. It validates `manifest.json`,
+memory-maps each split's Arrow IPC stream files, and exposes `input_ids` / `labels` as read-only
+int32 arrays of shape `(rows, seq_len)` that point straight into the mapped files: one array per
+record batch ("chunk"), found by an offset table, never concatenated. `ShardDataset` wraps a split
+for `torch.utils.data.DataLoader`, copying only the one row it returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc
+import torch
+from torch.utils.data import Dataset
+
+FORMAT = "gristmill-shards"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+TOKEN_COLUMNS = ("input_ids", "labels")
+
+
+class ShardFormatError(ValueError):
+    """A manifest or shard file does not follow docs/shard-format.md; the message names the file."""
+
+
+@dataclass(frozen=True)
+class ShardFile:
+    """One `.arrow` file of a split as the manifest lists it."""
+
+    path: Path  # absolute: the manifest's folder joined with the listed relative path
+    rows: int
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    """One split (`train`, `val`, ...) as the manifest lists it."""
+
+    name: str
+    rows: int
+    files: tuple[ShardFile, ...]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The validated contents of a shards folder's manifest.json."""
+
+    path: Path
+    objective: str
+    seq_len: int
+    vocab_size: int
+    special_ids: dict[str, int]
+    ignore_index: int
+    splits: dict[str, SplitInfo]
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def root(self) -> Path:
+        """The folder holding manifest.json; file paths are relative to it."""
+        return self.path.parent
+
+    @property
+    def pad_id(self) -> int:
+        return self.special_ids["pad"]
+
+    def split(self, name: str) -> SplitInfo:
+        if name not in self.splits:
+            raise ShardFormatError(
+                f"{self.path}: no split {name!r}; the manifest lists {sorted(self.splits)}"
+            )
+        return self.splits[name]
+
+
+def _need(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in obj:
+        raise ShardFormatError(f"{where}: missing key {key!r}")
+    value = obj[key]
+    # bool is an int subclass; a manifest with "seq_len": true is malformed.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise ShardFormatError(f"{where}: {key!r} should be {kind}, got {value!r}")
+    return value
+
+
+def load_manifest(shards_dir: Path | str) -> Manifest:
+    """Read and validate `shards_dir/manifest.json`.
+
+    Raises FileNotFoundError if the manifest is missing and ShardFormatError (naming the file)
+    if it is not JSON, is not a gristmill-shards manifest, has an unsupported format_version, or
+    lacks a field the trainer needs.
+    """
+    path = Path(shards_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no shard manifest here (expected {MANIFEST_NAME})")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ShardFormatError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise ShardFormatError(f"{path}: expected a JSON object at top level")
+    fmt = raw.get("format")
+    if fmt != FORMAT:
+        raise ShardFormatError(f"{path}: format is {fmt!r}, expected {FORMAT!r}")
+    version = raw.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ShardFormatError(
+            f"{path}: format_version {version!r} is not supported (this trainer reads "
+            f"version {FORMAT_VERSION})"
+        )
+    where = str(path)
+    seq_len = _need(raw, "seq_len", int, where)
+    vocab_size = _need(raw, "vocab_size", int, where)
+    if seq_len < 1 or vocab_size < 1:
+        raise ShardFormatError(f"{path}: seq_len and vocab_size must be positive")
+    special_ids = _need(raw, "special_ids", dict, where)
+    if "pad" not in special_ids:
+        raise ShardFormatError(f"{path}: special_ids has no 'pad' id")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in special_ids.values()):
+        raise ShardFormatError(f"{path}: special_ids values must be integers")
+    ignore_index = _need(raw, "ignore_index", int, where)
+    objective = _need(raw, "objective", str, where)
+    splits_raw = _need(raw, "splits", dict, where)
+
+    root = path.parent
+    splits: dict[str, SplitInfo] = {}
+    for name, info in splits_raw.items():
+        split_where = f"{path} (split {name!r})"
+        if not isinstance(info, dict):
+            raise ShardFormatError(f"{split_where}: expected an object")
+        files = []
+        for entry in _need(info, "files", list, split_where):
+            if not isinstance(entry, dict):
+                raise ShardFormatError(f"{split_where}: file entries must be objects")
+            rel = _need(entry, "path", str, split_where)
+            files.append(
+                ShardFile(
+                    path=root / rel,
+                    rows=_need(entry, "rows", int, f"{split_where} file {rel!r}"),
+                    sha256=entry.get("sha256"),
+                )
+            )
+        rows = _need(info, "rows", int, split_where)
+        if rows != sum(f.rows for f in files):
+            raise ShardFormatError(
+                f"{split_where}: rows is {rows} but its files list {sum(f.rows for f in files)}"
+            )
+        splits[name] = SplitInfo(name=name, rows=rows, files=tuple(files))
+
+    return Manifest(
+        path=path,
+        objective=objective,
+        seq_len=seq_len,
+        vocab_size=vocab_size,
+        special_ids=dict(special_ids),
+        ignore_index=ignore_index,
+        splits=splits,
+        raw=raw,
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _column_view(table: pa.Table, column: str, seq_len: int, path: Path) -> list[np.ndarray]:
+    """Per-chunk `(rows, seq_len)` int32 views of one fixed_size_list<int32> column, no copy."""
+    if column not in table.column_names:
+        raise ShardFormatError(f"{path}: no column {column!r} (has {table.column_names})")
+    col = table.column(column)
+    kind = col.type
+    if (
+        not pa.types.is_fixed_size_list(kind)
+        or kind.list_size != seq_len
+        or kind.value_type != pa.int32()
+    ):
+        raise ShardFormatError(
+            f"{path}: column {column!r} is {kind}, expected fixed_size_list<int32>[{seq_len}]"
+        )
+    views = []
+    for chunk in col.chunks:
+        if len(chunk) == 0:
+            continue
+        # `.values` is the flat child array and ignores the chunk's own offset, so slice it to
+        # this chunk's rows; slicing an Arrow array is zero-copy.
+        values = chunk.values.slice(chunk.offset * seq_len, len(chunk) * seq_len)
+        if chunk.null_count or values.null_count:
+            raise ShardFormatError(f"{path}: column {column!r} has nulls")
+        flat = values.to_numpy(zero_copy_only=True)
+        views.append(flat.reshape(len(chunk), seq_len))
+    return views
+
+
+class SplitArrays:
+    """One split's `input_ids` and `labels`, as zero-copy views over its memory-mapped files.
+
+    `input_ids_chunks[k]` / `labels_chunks[k]` are read-only int32 arrays of shape
+    `(rows_k, seq_len)` for the k-th record batch across all files, in manifest order; `offsets`
+    holds each chunk's first global row (plus the total at the end). Row `i` is found by a
+    binary search over `offsets`.
+    """
+
+    def __init__(self, manifest: Manifest, split: str, *, verify: bool = False) -> None:
+        self.manifest = manifest
+        self.split = split
+        info = manifest.split(split)
+        seq_len = manifest.seq_len
+        self.sources: list[pa.MemoryMappedFile] = []
+        self._tables: list[pa.Table] = []  # keep the Arrow owners of the views alive
+        self.input_ids_chunks: list[np.ndarray] = []
+        self.labels_chunks: list[np.ndarray] = []
+        self.chunk_files: list[int] = []  # which entry of `sources` each chunk lives in
+        for shard in info.files:
+            if not shard.path.is_file():
+                raise ShardFormatError(f"{shard.path}: listed in {manifest.path} but missing")
+            if verify and shard.sha256 is not None and _sha256(shard.path) != shard.sha256:
+                raise ShardFormatError(f"{shard.path}: sha256 differs from {manifest.path}")
+            source = pa.memory_map(str(shard.path), "r")
+            try:
+                table = pyarrow.ipc.open_stream(source).read_all()
+            except pa.ArrowInvalid as exc:
+                raise ShardFormatError(f"{shard.path}: not an Arrow IPC stream ({exc})") from exc
+            if table.num_rows != shard.rows:
+                raise ShardFormatError(
+                    f"{shard.path}: has {table.num_rows} rows, {manifest.path} says {shard.rows}"
+                )
+            ids = _column_view(table, "input_ids", seq_len, shard.path)
+            labels = _column_view(table, "labels", seq_len, shard.path)
+            # Both columns come from the same record batches, so their chunks line up.
+            if [len(a) for a in ids] != [len(a) for a in labels]:
+                raise ShardFormatError(f"{shard.path}: input_ids and labels chunks differ")
+            self.sources.append(source)
+            self._tables.append(table)
+            self.chunk_files.extend([len(self.sources) - 1] * len(ids))
+            self.input_ids_chunks.extend(ids)
+            self.labels_chunks.extend(labels)
+        sizes = [len(a) for a in self.input_ids_chunks]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
+
+    @property
+    def seq_len(self) -> int:
+        return self.manifest.seq_len
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def _locate(self, index: int) -> tuple[int, int]:
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"row {index} out of range for split {self.split!r} ({n} rows)")
+        chunk = int(np.searchsorted(self.offsets, index, side="right")) - 1
+        return chunk, index - int(self.offsets[chunk])
+
+    def row(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row `index`'s `(input_ids, labels)`: read-only views into the mapped file, no copy."""
+        chunk, local = self._locate(index)
+        return self.input_ids_chunks[chunk][local], self.labels_chunks[chunk][local]
+
+    def close(self) -> None:
+        """Drop the views and close the maps (Arrow keeps a map alive while any view uses it)."""
+        self.input_ids_chunks.clear()
+        self.labels_chunks.clear()
+        self.chunk_files.clear()
+        self._tables.clear()
+        for source in self.sources:
+            source.close()
+        self.sources.clear()
+        self.offsets = np.zeros(1, dtype=np.int64)
+
+
+def open_split(shards_dir: Path | str, split: str, *, verify: bool = False) -> SplitArrays:
+    """Validate the manifest in `shards_dir` and memory-map one split.
+
+    `verify=True` also checks each file's sha256 against the manifest (reads every byte).
+    """
+    return SplitArrays(load_manifest(shards_dir), split, verify=verify)
+
+
+class ShardDataset(Dataset):
+    """A split as a map-style torch Dataset of `{"input_ids", "labels"}` int64 tensors.
+
+    Each item copies its one row out of the mapped file (torch wants writable memory, and the
+    embedding / loss want int64). The dataset pickles as (folder, split) and re-maps the files
+    on unpickling, so DataLoader workers started with `spawn` do not copy the shards.
+    """
+
+    def __init__(self, shards_dir: Path | str, split: str, *, verify: bool = False) -> None:
+        self.shards_dir = Path(shards_dir)
+        self.split = split
+        self.arrays = open_split(self.shards_dir, split, verify=verify)
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.arrays.manifest
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        ids, labels = self.arrays.row(int(index))
+        return {
+            "input_ids": torch.from_numpy(ids.astype(np.int64)),
+            "labels": torch.from_numpy(labels.astype(np.int64)),
+        }
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"shards_dir": self.shards_dir, "split": self.split}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.shards_dir = state["shards_dir"]
+        self.split = state["split"]
+        self.arrays = open_split(self.shards_dir, self.split)
