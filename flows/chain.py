@@ -118,13 +118,14 @@ def run_chain(
                     seconds)
 
     items = steps.plan_inputs(config)
-    parts = [item.part for item in items]
+    parts: list[str] = []  # the partitions ingest wrote; every later stage works on these
     for stage in STAGES[: last + 1]:
         started = time.perf_counter()
         run.update_manifest(stages={stage: {"status": "running"}})
         if stage == "ingest":
             logger.info("[ingest] %d files from %d sources", len(items), len(config.sources))
             summaries = _map(ingest_task, root, config, items)
+            parts = sorted(summary["part"] for summary in summaries)
         elif stage in ("langid", "quality"):
             summaries = _map(filter_task, root, config, stage, parts)
         elif stage == "dedup":
