@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pipeline.config import STAGES
+
 
 def timed_demo(out: Path) -> dict:
     gristmill = Path(sys.executable).parent / "gristmill"
@@ -41,12 +43,13 @@ def main() -> None:
         shutil.rmtree(out)
     cold = timed_demo(out)
     warm = timed_demo(out)
-    print("| run | wall s | peak RSS MB | " + " | ".join(cold["stages"]) + " |")
-    print("|---|---:|---:|" + "---:|" * len(cold["stages"]))
+    stages = [s for s in STAGES if s in cold["stages"]]
+    print("| run | wall s | peak RSS MB | " + " | ".join(stages) + " |")
+    print("|---|---:|---:|" + "---:|" * len(stages))
     for name, result in (("first (cold)", cold), ("second (cached)", warm)):
         cells = [f"{result['stages'][s]['seconds']:.1f}"
                  + (" (skipped)" if result["stages"][s]["skipped"] else "")
-                 for s in cold["stages"]]
+                 for s in stages]
         print(f"| {name} | {result['wall']:.1f} | {result['rss_mb']:.0f} | " + " | ".join(cells)
               + " |")
     card = json.loads((out / "card" / "card.json").read_text())

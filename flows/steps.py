@@ -213,8 +213,6 @@ def shards_step(
 
 def train_step(run: RunDir, config: RunConfig, progress: Progress | None = None) -> dict[str, Any]:
     """Train a model on the shards of `train.objective` -> `train/checkpoint.pt`."""
-    from trainer.loop import train
-
     shards_dir = run.root / "shards" / config.train.objective
     out = run.root / "train"
     fp = fingerprint("train", file_sha256(shards_dir / "manifest.json"),
@@ -223,6 +221,8 @@ def train_step(run: RunDir, config: RunConfig, progress: Progress | None = None)
     if cached:
         return {**cached, "skipped": True}
     started = time.perf_counter()
+    from trainer.loop import train  # torch loads only when there is training to do
+
     result = train(shards_dir, out, config.train, progress=progress)
     record = {
         "stage": "train", "fingerprint": fp, "checkpoint": "train/checkpoint.pt",
