@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import random
 import sys
 import time
@@ -35,18 +34,23 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from trainer.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_NAME,
+    CHECKPOINT_VERSION,
+    METRICS_NAME,
+    check_resumable,
+    load_checkpoint,
+    save_checkpoint,
+    trim_metrics,
+)
 from trainer.config import TrainConfig
+from trainer.distributed import DistInfo, init_distributed, resolve_device
 from trainer.model import ModelConfig, TransformerLM, count_parameters
 from trainer.sampler import ResumableSampler
 from trainer.schedule import warmup_cosine
 from trainer.shards import MANIFEST_NAME, Manifest, ShardDataset
 
-CHECKPOINT_NAME = "checkpoint.pt"
-METRICS_NAME = "metrics.jsonl"
-CHECKPOINT_FORMAT = "gristmill-checkpoint"
-CHECKPOINT_VERSION = 1
-# TrainConfig fields that fix the parameter shapes; a resume must not change them.
-MODEL_FIELDS = ("objective", "d_model", "n_layers", "n_heads", "d_ff")
 SUPPORTED_OBJECTIVES = ("mlm",)
 
 Progress = Callable[[str], None]
@@ -67,46 +71,6 @@ class TrainResult:
     seconds: float  # wall time of this call
     device: str
     start_step: int = 0  # the step this call started from (0, or the checkpoint's step)
-
-
-@dataclass(frozen=True)
-class _Dist:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    started_here: bool = False
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-
-def _init_distributed() -> _Dist:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return _Dist()
-    started_here = not dist.is_initialized()
-    if started_here:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
-    return _Dist(
-        rank=dist.get_rank(),
-        world_size=dist.get_world_size(),
-        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
-        started_here=started_here,
-    )
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """`auto` -> this rank's CUDA device if CUDA is available, else CPU; anything else as given."""
-    if name == "auto":
-        name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    return device
 
 
 def _autocast(device: torch.device, precision: str) -> Callable[[], AbstractContextManager[Any]]:
@@ -172,45 +136,6 @@ def model_config_for(manifest: Manifest, config: TrainConfig) -> ModelConfig:
     )
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write `payload` to `path` atomically: a temp file in the same folder, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as fh:
-        torch.save(payload, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint with `weights_only=True` (tensors and plain containers only)."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a {CHECKPOINT_FORMAT} file")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: checkpoint version {payload.get('version')!r} not supported")
-    return payload
-
-
-def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
-    changed = [k for k in MODEL_FIELDS if saved.get(k) != getattr(config, k)]
-    if changed:
-        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {getattr(config, k)!r}" for k in changed)
-        raise ValueError(f"{path}: cannot resume with a different model shape ({detail})")
-
-
-def _trim_metrics(path: Path, last_step: int) -> None:
-    """Drop records past the checkpoint's step (logged by a run that died before saving)."""
-    if not path.is_file():
-        return
-    kept = [
-        line
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip() and json.loads(line).get("step", 0) <= last_step
-    ]
-    path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
-
-
 @torch.no_grad()
 def evaluate(
     model: TransformerLM,
@@ -258,7 +183,7 @@ def train(
     started = time.perf_counter()
     if stop_after is not None and stop_after < 1:
         raise ValueError(f"stop_after must be >= 1, got {stop_after}")
-    ddp = _init_distributed()
+    ddp = init_distributed()
     say: Progress = progress if (progress is not None and ddp.rank == 0) else (lambda _msg: None)
     try:
         return _train(shards_dir, Path(out_dir), config, say, resume, stop_after, ddp, started)
@@ -274,7 +199,7 @@ def _train(
     say: Progress,
     resume: bool,
     stop_after: int | None,
-    ddp: _Dist,
+    ddp: DistInfo,
     started: float,
 ) -> TrainResult:
     random.seed(config.seed)
@@ -330,7 +255,7 @@ def _train(
         if not checkpoint_path.is_file():
             raise FileNotFoundError(f"{checkpoint_path}: nothing to resume from")
         saved = load_checkpoint(checkpoint_path)
-        _check_resumable(json.loads(saved["config"]), config, checkpoint_path)
+        check_resumable(json.loads(saved["config"]), config, checkpoint_path)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
@@ -348,7 +273,7 @@ def _train(
         if device.type == "cuda" and "cuda" in saved["rng"]:
             torch.cuda.set_rng_state(saved["rng"]["cuda"], device)
         if ddp.rank == 0:
-            _trim_metrics(metrics_path, step)
+            trim_metrics(metrics_path, step)
         say(f"[train] resumed from {checkpoint_path} at step {step}")
     elif ddp.rank == 0:
         metrics_path.write_text("", encoding="utf-8")
