@@ -1,10 +1,11 @@
 """The run flow: the whole chain, top to bottom, as one Prefect flow.
 
-ingest (one task per file) -> langid -> quality (one task per partition) -> dedup (all
-partitions) -> tokenizer -> shards -> train -> card. Tasks pass run-directory paths and partition
-names, never documents. Each step skips work whose fingerprint matches what is already in the
-run directory, so a re-run over the same inputs does nothing and a re-run over new inputs does
-only the new work.
+ingest (one task per input file or folder) -> langid -> quality (one task per partition) ->
+dedup (signatures per partition, buckets per LSH band, one cluster task, apply per partition) ->
+tokenizer -> shards -> train -> card. Tasks pass run-directory paths and partition names, never
+documents. Each step skips work whose fingerprint matches what is already in the run directory,
+so a re-run over the same inputs does nothing and a re-run over new inputs does only the new
+work.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import steps
 from pipeline import __version__
 from pipeline.config import STAGES, RunConfig, stable_hash
+from pipeline.dedup import units as dedup_units
 from pipeline.rundir import RunDir
 from pipeline.schema import SCHEMA_VERSION
 
@@ -36,10 +38,11 @@ def _counts(summary: dict[str, Any]) -> str:
 
 
 @task(name="ingest-file", **TASK_OPTIONS)
-def ingest_task(root: str, config: RunConfig, item: steps.SourceFile) -> dict[str, Any]:
-    summary = steps.ingest_step(RunDir(root), config, item)
-    get_run_logger().info("[ingest] %s (%s)", _counts(summary), item.rel_path)
-    return summary
+def ingest_task(root: str, config: RunConfig, item: steps.SourceFile) -> list[dict[str, Any]]:
+    summaries = steps.ingest_step(RunDir(root), config, item)
+    for summary in summaries:
+        get_run_logger().info("[ingest] %s (%s)", _counts(summary), item.rel_path)
+    return summaries
 
 
 @task(name="filter-partition", **TASK_OPTIONS)
@@ -49,12 +52,39 @@ def filter_task(root: str, config: RunConfig, stage: str, part: str) -> dict[str
     return summary
 
 
-@task(name="dedup", **TASK_OPTIONS)
-def dedup_task(root: str, config: RunConfig, parts: list[str]) -> list[dict[str, Any]]:
-    summaries = steps.dedup_step(RunDir(root), config, parts)
-    for summary in summaries:
-        get_run_logger().info("[dedup] %s", _counts(summary))
-    return summaries
+@task(name="dedup-signatures", **TASK_OPTIONS)
+def dedup_signature_task(root: str, config: RunConfig, part: str) -> dict[str, Any]:
+    return steps.dedup_signature_step(RunDir(root), config, part)
+
+
+@task(name="dedup-bucket", **TASK_OPTIONS)
+def dedup_bucket_task(root: str, config: RunConfig, parts: list[str], key: str) -> dict[str, Any]:
+    return steps.dedup_bucket_step(RunDir(root), config, parts, key)
+
+
+@task(name="dedup-cluster", **TASK_OPTIONS)
+def dedup_cluster_task(root: str, config: RunConfig, parts: list[str]) -> dict[str, Any]:
+    summary = steps.dedup_cluster_step(RunDir(root), config, parts)
+    get_run_logger().info(
+        "[dedup] %d clusters, %d exact + %d near duplicates (%d of earlier runs' documents)%s",
+        summary["clusters"], summary["exact_duplicate"], summary["near_duplicate"],
+        summary["dropped_for_previous_runs"], " [skipped (done)]" if summary["skipped"] else "")
+    return summary
+
+
+@task(name="dedup-apply", **TASK_OPTIONS)
+def dedup_apply_task(root: str, config: RunConfig, part: str) -> dict[str, Any]:
+    summary = steps.dedup_apply_step(RunDir(root), config, part)
+    get_run_logger().info("[dedup] %s", _counts(summary))
+    return summary
+
+
+def _dedup(root: str, config: RunConfig, parts: list[str]) -> list[dict[str, Any]]:
+    """Signatures per partition -> buckets per band -> one cluster step -> apply per partition."""
+    _map(dedup_signature_task, root, config, parts)
+    _map(dedup_bucket_task, root, config, parts, steps.dedup_bucket_keys(config))
+    dedup_cluster_task(root, config, parts)
+    return _map(dedup_apply_task, root, config, parts)
 
 
 @task(name="tokenizer", **TASK_OPTIONS)
@@ -79,7 +109,7 @@ def card_task(root: str, config: RunConfig, title: str) -> dict[str, Any]:
     return steps.card_step(RunDir(root), config, title=title)
 
 
-def _map(task_: Any, *args: Any) -> list[dict[str, Any]]:
+def _map(task_: Any, *args: Any) -> list[Any]:
     """Submit one task per item of the last argument and wait for all, in order."""
     *fixed, items = args
     futures = [task_.submit(*fixed, item) for item in items]
@@ -124,20 +154,22 @@ def run_chain(
         run.update_manifest(stages={stage: {"status": "running"}})
         if stage == "ingest":
             logger.info("[ingest] %d files from %d sources", len(items), len(config.sources))
-            summaries = _map(ingest_task, root, config, items)
+            # one task per unit (file, folder, dataset); a unit may write several partitions
+            summaries = [s for unit in _map(ingest_task, root, config, items) for s in unit]
             parts = sorted(summary["part"] for summary in summaries)
         elif stage in ("langid", "quality"):
             summaries = _map(filter_task, root, config, stage, parts)
         elif stage == "dedup":
-            summaries = dedup_task(root, config, parts)
+            summaries = _dedup(root, config, parts)
         if stage in ("ingest", "langid", "quality", "dedup"):
             section = config.sources if stage == "ingest" else getattr(config, stage)
             section_json = (
                 [s.model_dump(mode="json") for s in section] if stage == "ingest"
                 else section.model_dump(mode="json")
             )
+            extra = dedup_units.stage_summary(run, config.dedup) if stage == "dedup" else None
             stage_record = steps.finish_stage(
-                run, stage, section_json, summaries, time.perf_counter() - started
+                run, stage, section_json, summaries, time.perf_counter() - started, extra
             )
             counts = stage_record["counts"]
             logger.info("[%s] %d in -> %d kept, %d dropped %s", stage, counts["docs_in"],

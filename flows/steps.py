@@ -18,11 +18,11 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from pipeline.config import RunConfig
-from pipeline.dedup.stage import apply_plan, plan_dedup
-from pipeline.ingest.files import file_fingerprint, relative_name, resolve_source_files
-from pipeline.ingest.reader import ingest_file
+from pipeline.dedup import units as dedup_units
+from pipeline.ingest.files import HF_UNIT, relative_name, resolve_source_files, unit_fingerprint
+from pipeline.ingest.reader import iter_partitions
 from pipeline.langid.fasttext_lid import LangIDStage
-from pipeline.quality.gopher import GopherQualityStage
+from pipeline.quality.stage import QualityStage
 from pipeline.rundir import Partition, RunDir, file_sha256, fingerprint
 from pipeline.stage import FilterStage, StageStats
 
@@ -34,21 +34,25 @@ UPSTREAM = {"langid": "ingest", "quality": "langid", "dedup": "quality"}
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One input file: the unit of work of ingest, and the name of its partition downstream."""
+    """One unit of work of ingest (a file; a folder for `html`/`code`; an `hf` split) and the
+    prefix of the partitions it writes: `<part>-00000`, `<part>-00001`, ..."""
 
     source: str
-    path: str  # absolute
+    path: str  # absolute (or HF_UNIT)
     rel_path: str  # relative to the config's folder where possible
     part: str
 
 
 def plan_inputs(config: RunConfig) -> list[SourceFile]:
-    """Every input file of the run, in a stable order, each with its partition name."""
+    """Every unit of work of the run, in a stable order, each with its partition prefix."""
     base = Path(config.base_dir)
     files = []
     for source in config.sources:
         for path in resolve_source_files(source, base):
-            rel = relative_name(path, base)
+            if str(path) == HF_UNIT and source.hf is not None:
+                rel = f"hf:{source.hf.dataset}"
+            else:
+                rel = relative_name(path, base)
             tag = hashlib.blake2b(rel.encode(), digest_size=5).hexdigest()
             files.append(SourceFile(source.name, str(path), rel, f"{source.name}-{tag}"))
     return sorted(files, key=lambda f: f.part)
@@ -59,25 +63,51 @@ def _summary(partition: Partition, skipped: bool) -> dict[str, Any]:
             "kept_sha256": partition.kept_sha256}
 
 
-def ingest_step(run: RunDir, config: RunConfig, item: SourceFile) -> dict[str, Any]:
-    """Read one source file into partition `ingest/<part>.parquet`."""
+def _unit_record_path(run: RunDir, item: SourceFile) -> Path:
+    return run.stage_dir("ingest") / "_units" / f"{item.part}.json"
+
+
+def ingest_step(run: RunDir, config: RunConfig, item: SourceFile) -> list[dict[str, Any]]:
+    """Read one unit into partitions `ingest/<part>-00000.parquet`, ... (one per
+    `limits.partition_bytes` of text); return one summary per partition.
+
+    The unit is done when `ingest/_units/<part>.json` (written last) lists its partitions with
+    this fingerprint and every one of them is intact; otherwise it is read again whole.
+    """
+    from pipeline.rundir import atomic_write_json, read_json
+
     source = config.source(item.source)
     fp = fingerprint("ingest", source.model_dump(mode="json"), item.rel_path,
-                     file_fingerprint(Path(item.path)))
-    done = run.finished("ingest", item.part, fp)
-    if done:
-        return _summary(done, skipped=True)
-    result = ingest_file(source, Path(item.path), item.rel_path)
-    meta = {"source": item.source, "path": item.rel_path,
-            "file_bytes": Path(item.path).stat().st_size}
-    return _summary(run.write_partition("ingest", item.part, fp, result, meta), skipped=False)
+                     unit_fingerprint(source, Path(item.path)))
+    record_path = _unit_record_path(run, item)
+    if record_path.is_file():
+        try:
+            record = read_json(record_path)
+        except (OSError, ValueError):
+            record = {}
+        if record.get("fingerprint") == fp:
+            done = [run.finished("ingest", part, fp) for part in record.get("parts", [])]
+            if done and all(done):
+                return [_summary(d, skipped=True) for d in done if d]
+    record_path.unlink(missing_ok=True)
+    summaries = []
+    for index, part in enumerate(iter_partitions(source, Path(item.path), item.rel_path)):
+        name = f"{item.part}-{index:05d}"
+        meta = {"source": item.source, "path": item.rel_path, "unit": item.part,
+                "files": part.files, "file_bytes": part.file_bytes}
+        written = run.write_partition("ingest", name, fp, part.result, meta)
+        summaries.append(_summary(written, skipped=False))
+    atomic_write_json(record_path, {"fingerprint": fp, "source": item.source,
+                                    "path": item.rel_path, "parts": [s["part"] for s in summaries]})
+    return summaries
 
 
 def make_filter(stage: str, config: RunConfig) -> FilterStage:
+    """The filtering stage named ``stage``, configured from the run config."""
     if stage == "langid":
         return LangIDStage(config.langid)
     if stage == "quality":
-        return GopherQualityStage(config.quality)
+        return QualityStage(config.quality)
     raise ValueError(f"{stage!r} is not a per-partition filtering stage")
 
 
@@ -94,31 +124,41 @@ def filter_step(run: RunDir, config: RunConfig, stage: str, part: str) -> dict[s
     return _summary(run.write_partition(stage, part, fp, result), skipped=False)
 
 
+# Dedup is four kinds of unit (pipeline/dedup/units.py): signatures per partition, buckets per
+# band, one cluster step, then the split per partition. The flow maps each over its items.
+def dedup_signature_step(run: RunDir, config: RunConfig, part: str) -> dict[str, Any]:
+    """Exact keys, MinHash signatures and band keys of one partition."""
+    return dedup_units.signature_unit(run, config.dedup, part, UPSTREAM["dedup"])
+
+
+def dedup_bucket_keys(config: RunConfig) -> list[str]:
+    """The bucket units of the run: `exact` and `band-000` ... (one per LSH band)."""
+    return dedup_units.bucket_keys(config.dedup)
+
+
+def dedup_bucket_step(run: RunDir, config: RunConfig, parts: list[str], key: str) -> dict[str, Any]:
+    """Candidate edges of one LSH band (or of the exact keys), over all partitions."""
+    return dedup_units.bucket_unit(run, config.dedup, parts, key, config.base_dir)
+
+
+def dedup_cluster_step(run: RunDir, config: RunConfig, parts: list[str]) -> dict[str, Any]:
+    """Clusters of all candidate edges; the kept document of each."""
+    return dedup_units.cluster_unit(run, config.dedup, parts, config.base_dir)
+
+
+def dedup_apply_step(run: RunDir, config: RunConfig, part: str) -> dict[str, Any]:
+    """Split one partition by the cluster step's decisions; index its kept documents."""
+    return dedup_units.apply_unit(run, config.dedup, part, UPSTREAM["dedup"])
+
+
 def dedup_step(run: RunDir, config: RunConfig, parts: list[str]) -> list[dict[str, Any]]:
-    """Exact + near-duplicate removal over all partitions at once (first in run order kept)."""
-    upstream_shas = [file_sha256(run.kept_path("quality", p)) for p in parts]
-    fp = fingerprint("dedup", upstream_shas, config.section_hash("dedup"))
-    done = [run.finished("dedup", p, fp) for p in parts]
-    if all(done):
-        return [_summary(d, skipped=True) for d in done if d]
-    tables = [pq.read_table(run.kept_path("quality", p)) for p in parts]
-    texts: list[str] = []
-    ids: list[str] = []
-    for table in tables:
-        texts.extend(table.column("text").to_pylist())
-        ids.extend(table.column("id").to_pylist())
-    plan = plan_dedup(texts, config.dedup)
-    summaries, offset = [], 0
-    for part, table in zip(parts, tables, strict=True):
-        result = apply_plan(table, offset, plan, ids, config.dedup)
-        offset += table.num_rows
-        meta = {"lsh_bands": plan.lsh_bands, "lsh_rows": plan.lsh_rows}
-        summaries.append(_summary(run.write_partition("dedup", part, fp, result, meta), False))
-    return summaries
+    """Every dedup unit in order, in this process (the flow runs them as separate tasks)."""
+    return dedup_units.run_all(run, config.dedup, parts, config.base_dir, UPSTREAM["dedup"])
 
 
 def finish_stage(
-    run: RunDir, stage: str, config_section: Any, summaries: list[dict[str, Any]], seconds: float
+    run: RunDir, stage: str, config_section: Any, summaries: list[dict[str, Any]], seconds: float,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Merge partition stats into `<stage>/_stage.json` and drop partitions of old configs."""
     total = StageStats(stage=stage)
@@ -135,6 +175,7 @@ def finish_stage(
         "skipped_partitions": sum(s["skipped"] for s in summaries),
         "pruned_partitions": pruned,
         "wall_seconds": round(seconds, 3),
+        **(extra or {}),
     }
     run.write_stage_record(stage, record)
     return record

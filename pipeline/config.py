@@ -63,6 +63,14 @@ class RunConfig(BaseModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        unknown = [n for n in self.dedup.source_priority if n not in names]
+        if unknown:
+            raise ValueError(f"dedup.source_priority names unknown sources: {', '.join(unknown)}")
+        for section in ("langid", "quality"):
+            unknown = sorted(n for n in getattr(self, section).per_source if n not in names)
+            if unknown:
+                raise ValueError(f"{section}.per_source names unknown sources: "
+                                 f"{', '.join(unknown)}")
         return self
 
     def section_hash(self, section: str) -> str:

@@ -37,6 +37,9 @@ DOCUMENT_SCHEMA = pa.schema(
 
 #: Column added to dropped documents: the first rule that removed the document.
 REASON = "reason"
+#: Column of stages that apply several rules (quality): every rule the document fails, in order
+#: (the first is ``reason``); empty for kept documents, unless the stage only flags (`keep: all`).
+REASONS = "reasons"
 
 
 def doc_id(source: str, location: str) -> str:
@@ -93,7 +96,12 @@ def check_documents(table: pa.Table, where: str) -> None:
 def with_reason(table: pa.Table, reasons: list[str] | pa.Array) -> pa.Table:
     """Return ``table`` with a ``reason`` column (replacing an existing one)."""
     array = reasons if isinstance(reasons, pa.Array) else pa.array(reasons, type=pa.string())
-    index = table.schema.get_field_index(REASON)
+    return set_column(table, REASON, array)
+
+
+def set_column(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
+    """Return ``table`` with column ``name`` set to ``values`` (replaced, or appended)."""
+    index = table.schema.get_field_index(name)
     if index >= 0:
-        return table.set_column(index, REASON, array)
-    return table.append_column(REASON, array)
+        return table.set_column(index, name, values)
+    return table.append_column(name, values)

@@ -3,8 +3,10 @@
 A stage takes an Arrow table of documents and returns what it kept, what it dropped (each with
 a ``reason``) and its stats. Subclasses implement only the decision -- :meth:`FilterStage.annotate`
 to add signal columns and :meth:`FilterStage.reasons` to name, per document, the rule that drops it
-(or ``None`` to keep it). The base class does the split, the timing, the per-reason counts and the
-accounting check ``in = kept + dropped``.
+(or ``None`` to keep it). A stage with several rules may instead give, per document, the list of
+every rule it fails (empty to keep it): the first is the ``reason``, the whole list goes into a
+``reasons`` column, and each rule's count into ``rule_failures``. The base class does the split,
+the timing, the per-reason counts and the accounting check ``in = kept + dropped``.
 
 With ``keep: all`` a stage annotates without dropping: every document is kept and the reasons it
 *would* have been dropped for are counted under ``flagged``, so a user can run one stage and look.
@@ -15,13 +17,14 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.schema import with_reason
+from pipeline.schema import REASONS, set_column, with_reason
 
 #: ``filter`` drops what the rules reject; ``all`` only annotates.
 KeepMode = Literal["filter", "all"]
@@ -40,6 +43,8 @@ class StageStats:
     docs_kept: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> documents removed
     flagged: dict[str, int] = field(default_factory=dict)  # reason -> kept under `keep: all`
+    # rule -> documents failing it, first or not (stages that report every failing rule)
+    rule_failures: dict[str, int] = field(default_factory=dict)
     bytes_in: int = 0
     bytes_kept: int = 0
     seconds: float = 0.0
@@ -63,7 +68,8 @@ class StageStats:
         self.bytes_in += other.bytes_in
         self.bytes_kept += other.bytes_kept
         self.seconds += other.seconds
-        for mine, theirs in ((self.dropped, other.dropped), (self.flagged, other.flagged)):
+        for mine, theirs in ((self.dropped, other.dropped), (self.flagged, other.flagged),
+                             (self.rule_failures, other.rule_failures)):
             for reason, count in theirs.items():
                 mine[reason] = mine.get(reason, 0) + count
         return self
@@ -73,6 +79,7 @@ class StageStats:
         out["docs_dropped"] = self.docs_dropped
         out["dropped"] = dict(sorted(self.dropped.items()))
         out["flagged"] = dict(sorted(self.flagged.items()))
+        out["rule_failures"] = dict(sorted(self.rule_failures.items()))
         return out
 
     @classmethod
@@ -97,14 +104,32 @@ def text_bytes(table: pa.Table) -> int:
     return int(pc.sum(pc.binary_length(table.column("text"))).as_py() or 0)
 
 
+#: Per document: the reason to drop it (``None`` keeps it), or the list of every rule it fails.
+Decision = str | None | Sequence[str]
+
+
 def split_by_reasons(
-    stage: str, table: pa.Table, reasons: list[str | None], keep: KeepMode, started: float
+    stage: str, table: pa.Table, decisions: Sequence[Decision], keep: KeepMode, started: float
 ) -> StageResult:
-    """Split ``table`` by per-row ``reasons`` (``None`` = keep) and count everything."""
-    if len(reasons) != table.num_rows:
-        raise AccountingError(f"{stage}: {len(reasons)} decisions for {table.num_rows} documents")
+    """Split ``table`` by per-row decisions (``None`` or ``[]`` = keep) and count everything.
+
+    When decisions are lists, both outputs get a ``reasons`` list column: every failing rule of a
+    dropped document; empty for kept documents, or under ``keep: all`` what would have removed
+    them.
+    """
+    if len(decisions) != table.num_rows:
+        raise AccountingError(
+            f"{stage}: {len(decisions)} decisions for {table.num_rows} documents")
+    lists = [d for d in decisions if d is not None and not isinstance(d, str)]
+    reasons: list[str | None] = [
+        d if d is None or isinstance(d, str) else (d[0] if d else None) for d in decisions]
     counts = Counter(r for r in reasons if r is not None)
     stats = StageStats(stage=stage, docs_in=table.num_rows, bytes_in=text_bytes(table))
+    if lists:
+        all_lists = [[] if d is None else [d] if isinstance(d, str) else list(d)
+                     for d in decisions]
+        stats.rule_failures = dict(Counter(r for rules in all_lists for r in dict.fromkeys(rules)))
+        table = set_column(table, REASONS, pa.array(all_lists, type=pa.list_(pa.string())))
     if keep == "all" or not counts:
         kept, dropped = table, with_reason(table.slice(0, 0), pa.array([], pa.string()))
         stats.flagged = dict(counts)
@@ -140,8 +165,9 @@ class FilterStage(ABC):
         return table
 
     @abstractmethod
-    def reasons(self, table: pa.Table) -> list[str | None]:
-        """One entry per row of the annotated table: the drop reason, or ``None`` to keep."""
+    def reasons(self, table: pa.Table) -> Sequence[Decision]:
+        """One entry per row of the annotated table: the drop reason, or ``None`` to keep; or
+        the list of every rule the row fails, in order (empty to keep)."""
 
     def __call__(self, table: pa.Table) -> StageResult:
         started = time.perf_counter()

@@ -63,11 +63,11 @@ def test_unreadable_source_path_is_named(tmp_path: Path, corpus: dict) -> None:
 
 def test_all_problems_reported_together(tmp_path: Path, corpus: dict) -> None:
     corpus["config"]["sources"][0]["format"] = "csv"
-    corpus["config"]["quality"] = {"gopher": {"min_doc_word": 10}}
+    corpus["config"]["quality"] = {"gopher_quality": {"min_doc_word": 10}}
     with pytest.raises(ConfigError) as info:
         load_config(write_config(tmp_path, corpus["config"]))
     assert "unknown format 'csv'" in str(info.value)
-    assert "quality.gopher.min_doc_word: unknown key" in str(info.value)
+    assert "quality.gopher_quality.min_doc_word: unknown key" in str(info.value)
 
 
 def test_cli_fails_before_any_work(tmp_path: Path, corpus: dict, capsys) -> None:

@@ -12,9 +12,10 @@ from tests.corpus_fixtures import write_config, write_corpus
 
 def _run_per_partition_stages(run: RunDir, config) -> dict[str, list[dict]]:
     items = steps.plan_inputs(config)
-    out = {"ingest": [steps.ingest_step(run, config, item) for item in items]}
+    out = {"ingest": [s for item in items for s in steps.ingest_step(run, config, item)]}
+    parts = [summary["part"] for summary in out["ingest"]]
     for stage in ("langid", "quality"):
-        out[stage] = [steps.filter_step(run, config, stage, item.part) for item in items]
+        out[stage] = [steps.filter_step(run, config, stage, part) for part in parts]
     return out
 
 
@@ -45,7 +46,7 @@ def test_changed_config_redoes_only_that_stage_onwards(tmp_path: Path) -> None:
     path = write_config(tmp_path / "in", corpus["config"])
     run = RunDir(tmp_path / "run")
     _run_per_partition_stages(run, load_config(path))
-    corpus["config"]["quality"] = {"gopher": {"min_doc_words": 20}}
+    corpus["config"]["quality"] = {"gopher_quality": {"min_doc_words": 20}}
     again = _run_per_partition_stages(run, load_config(write_config(tmp_path / "in",
                                                                     corpus["config"])))
     assert all(s["skipped"] for s in again["ingest"] + again["langid"])

@@ -36,7 +36,9 @@ def source_rows(run: RunDir, config: RunConfig) -> list[dict[str, Any]]:
     for part in record.get("partitions", {}):
         marker = read_json(run.marker_path("ingest", part))
         row = rows[marker["meta"]["source"]]
-        row["files"] += 1
+        # A unit (file, folder, archive) may write several partitions; each counts the files
+        # and bytes read while it filled, so the sums are the unit's.
+        row["files"] += marker["meta"].get("files", 1)
         row["bytes_read"] += marker["meta"]["file_bytes"]
         row["documents"] += marker["stats"]["docs_kept"]
         row["skipped"].update(marker["stats"]["dropped"])

@@ -1,8 +1,13 @@
-"""Finding a source's files: expand its globs and check every file can be read.
+"""Finding a source's units of work: expand its globs and check every path can be read.
 
 Run before any work starts (config loading calls :func:`resolve_source_files`), so a typo in a
 path or an unreadable file is reported up front, naming the source and the path, instead of
 surfacing as an empty source or a crash halfway through a run.
+
+A unit of work is one file; for the ``html`` and ``code`` formats a folder (a tree of pages, a
+repository or git checkout) is one unit too; an ``hf`` source without ``paths`` is one unit,
+named :data:`HF_UNIT`. :func:`unit_fingerprint` says when a unit has changed: a file's size and
+mtime, a folder's whole listing (every file's size and mtime, and a checkout's commit).
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from pipeline.ingest.config import SourceConfig
+from pipeline.ingest.config import FOLDER_FORMATS, SourceConfig
 
 _GLOB_CHARS = frozenset("*?[")
+#: The path of the one unit of an `hf` source that names a Hub dataset.
+HF_UNIT = "<hf>"
 
 
 class SourceError(ValueError):
@@ -41,6 +48,10 @@ def _check_readable(source: SourceConfig, path: Path, pattern: str) -> None:
     except OSError as error:
         raise SourceError(f"{where}: cannot stat: {error.strerror or error}") from None
     if stat.S_ISDIR(info.st_mode):
+        if source.format in FOLDER_FORMATS:
+            if not os.access(path, os.R_OK | os.X_OK):
+                raise SourceError(f"{where}: folder cannot be listed")
+            return
         raise SourceError(f"{where}: is a directory; expected a file (use a glob like 'dir/*')")
     if not stat.S_ISREG(info.st_mode):
         # Checked before opening: opening a FIFO for reading blocks until a writer appears.
@@ -58,9 +69,12 @@ def resolve_source_files(source: SourceConfig, base_dir: Path) -> list[Path]:
     Relative globs resolve against ``base_dir``; ``**`` matches any number of folders. Files
     starting with a dot are matched only by patterns that name the dot. Raises
     :class:`SourceError` naming the source and the path when a glob matches nothing, a literal
-    path does not exist, or a matched path is a directory, a broken symlink, not a regular file
-    or cannot be opened and read.
+    path does not exist, or a matched path is a directory (allowed for ``html`` and ``code``),
+    a broken symlink, not a regular file or cannot be opened and read. An ``hf`` source without
+    paths has the one unit ``Path(HF_UNIT)``.
     """
+    if source.format == "hf" and not source.paths:
+        return [Path(HF_UNIT)]
     found: dict[str, Path] = {}
     for entry in source.paths:
         pattern = os.path.expanduser(entry)
@@ -80,6 +94,10 @@ def resolve_source_files(source: SourceConfig, base_dir: Path) -> list[Path]:
             path = Path(os.path.normpath(match))
             _check_readable(source, path, entry if _is_pattern(entry) else str(path))
             found.setdefault(str(path), path)
+    if source.format in FOLDER_FORMATS:  # a folder unit already covers what lies inside it
+        folders = {key for key, path in found.items() if path.is_dir()}
+        found = {key: path for key, path in found.items()
+                 if not any(key.startswith(folder + os.sep) for folder in folders)}
     return [found[key] for key in sorted(found)]
 
 
@@ -100,3 +118,21 @@ def file_fingerprint(path: Path) -> dict[str, Any]:
     """What caching compares to decide a file is unchanged: path, size and mtime (ns)."""
     info = Path(path).stat()
     return {"path": str(path), "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+
+
+def unit_fingerprint(source: SourceConfig, path: Path) -> dict[str, Any]:
+    """What caching compares to decide a unit is unchanged (see the module docstring)."""
+    from pipeline.ingest import trees
+
+    if str(path) == HF_UNIT:
+        return {"path": HF_UNIT}  # the Hub: its config (with `revision`) is the fingerprint
+    if not Path(path).is_dir():
+        return file_fingerprint(path)
+    vendored = frozenset(source.code.vendored_dirs)
+    follow = source.code.follow_symlinks and source.format == "code"
+    if source.format == "code" and source.code.git != "never" and trees.is_git_checkout(path):
+        entries = trees.walk_git(path, follow, vendored)
+        extra = trees.git_head(path) or ""
+    else:
+        entries, extra = trees.walk_folder(path, follow, vendored), ""
+    return {"path": str(path), "listing": trees.listing_fingerprint(entries, extra)}

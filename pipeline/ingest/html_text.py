@@ -3,9 +3,10 @@
 Drops what is not the page's prose -- ``script``, ``style``, ``head``, ``nav``, ``header``,
 ``footer`` and the like, and elements marked ``role="navigation"`` (etc.) or ``hidden`` --
 turns block elements into line breaks (paragraph-like ones into blank lines), folds runs of
-whitespace to one space, and keeps ``<pre>`` blocks as they are. Kept apart from the WARC
-reader so a stronger extractor (trafilatura, resiliparse) can replace it behind the same
-function, :func:`html_to_text`.
+whitespace to one space, and keeps ``<pre>`` blocks as they are. It is the ``builtin`` engine
+of :mod:`pipeline.ingest.html_extract` (no boilerplate detection beyond those tags, no extra
+package) and the chapter extractor of the EPUB reader, where structure matters and there is no
+site boilerplate.
 """
 
 from __future__ import annotations

@@ -1,23 +1,24 @@
-"""Format ``jsonl``: one document per line of JSON objects, gzip read transparently.
+"""Format ``jsonl``: one document per line of JSON objects, gzip/zstd/bz2/xz read transparently.
 
 The text comes from ``source.text_field``; the id from ``source.id_field`` when set, else from
 the file and line number. String ``url`` and ``path`` fields fill those columns (``path``
 falls back to the file's own name); every other field goes into ``meta``. Bad lines become
 :class:`~pipeline.ingest.records.Skipped` and reading goes on with the next line; a truncated
-gzip stream keeps the lines read before the cut plus one ``truncated_gzip`` record.
-Blank lines are not records and are passed over without being counted.
+stream keeps the lines read before the cut plus one ``truncated_gzip`` (``truncated_zstd``...)
+record. A line longer than ``limits.max_line_bytes`` is skipped as ``too_long`` without ever
+being held in memory whole. JSON lines are UTF-8 by their specification: ``encoding: auto``
+reads them as strict UTF-8. Blank lines are not records and are passed over uncounted.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from pipeline.ingest.compression import CorruptGzip, TruncatedGzip, iter_lines
+from pipeline.ingest.compression import LongLine, StreamDamage, iter_chunks, iter_lines
 from pipeline.ingest.config import SourceConfig
-from pipeline.ingest.records import Record, Skipped, is_blank, make_document
+from pipeline.ingest.records import Record, Skipped, Unit, is_blank, make_document
 
 
 def record_to_document(
@@ -25,7 +26,8 @@ def record_to_document(
 ) -> Record:
     """Turn one parsed record (a JSON object or a Parquet row) into a document or a skip.
 
-    Shared by the ``jsonl`` and ``parquet`` readers so both apply the same rules.
+    Shared by the ``jsonl``, ``parquet``, ``arrow`` and ``hf`` readers so all apply the same
+    rules.
     """
     text = record.get(source.text_field)
     raw_url, raw_path = record.get("url"), record.get("path")
@@ -54,6 +56,10 @@ def record_to_document(
         return Skipped(location, "missing_text", "", {**meta, "error": detail}, ident, url)
     if is_blank(text):
         return Skipped(location, "empty", text, meta, ident, url)
+    cap = source.limits.max_document_bytes
+    if len(text) * 4 > cap and len(text.encode()) > cap:
+        detail = f"{location}: text longer than max_document_bytes ({cap:,}); skipped, never cut"
+        return Skipped(location, "too_long", text[:4096], {**meta, "error": detail}, ident, url)
     return make_document(
         source.name,
         source.kind,
@@ -70,19 +76,29 @@ def _skip(location: str, reason: str, text: str, detail: str) -> Skipped:
     return Skipped(location, reason, text, {"location": location, "error": detail})
 
 
-def iter_records(source: SourceConfig, path: Path, rel_path: str) -> Iterator[Record]:
+def iter_records(unit: Unit) -> Iterator[Record]:
     """Yield one record per non-blank line of the file."""
+    source, rel_path, limits = unit.source, unit.rel_path, unit.source.limits
+    encoding = "utf-8" if source.encoding == "auto" else source.encoding
+    unit.opened(unit.path.stat().st_size)
     number = 0
+    lines = iter_lines(iter_chunks(unit.path, limits, rel_path), limits.max_line_bytes)
     try:
-        for number, raw in enumerate(iter_lines(path), start=1):
+        for number, raw in enumerate(lines, start=1):
+            location = f"{rel_path}:{number}"
+            if isinstance(raw, LongLine):
+                detail = (f"{location}: line of {raw.length:,} bytes, more than max_line_bytes "
+                          f"({limits.max_line_bytes:,})")
+                shown = raw.head.decode(encoding, errors="replace")
+                yield _skip(location, "too_long", shown, detail)
+                continue
             if not raw.strip():
                 continue
-            location = f"{rel_path}:{number}"
             try:
-                line = raw.decode(source.encoding)
+                line = raw.decode(encoding)
             except UnicodeDecodeError as error:
-                detail = f"{location}: not valid {source.encoding} at byte {error.start}"
-                shown = raw.decode(source.encoding, errors="replace")
+                detail = f"{location}: not valid {encoding} at byte {error.start}"
+                shown = raw.decode(encoding, errors="replace")
                 yield _skip(location, "undecodable", shown, detail)
                 continue
             try:
@@ -96,10 +112,7 @@ def iter_records(source: SourceConfig, path: Path, rel_path: str) -> Iterator[Re
                 yield _skip(location, "invalid_json", line, detail)
                 continue
             yield record_to_document(source, record, location, rel_path)
-    except TruncatedGzip as error:
+    except StreamDamage as damage:
         location = f"{rel_path}:{number + 1}"
-        shown = error.partial.decode(source.encoding, errors="replace")
-        yield _skip(location, "truncated_gzip", shown, str(error))
-    except CorruptGzip as error:
-        location = f"{rel_path}:{number + 1}"
-        yield _skip(location, "corrupt_gzip", "", str(error))
+        shown = damage.partial.decode(encoding, errors="replace")
+        yield _skip(location, damage.reason, shown, str(damage))

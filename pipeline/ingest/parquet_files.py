@@ -9,7 +9,7 @@ mid-file ends the file with one ``corrupt_record``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,18 +18,14 @@ import pyarrow.parquet as pq
 from pipeline.ingest.config import SourceConfig
 from pipeline.ingest.files import SourceError
 from pipeline.ingest.jsonl import record_to_document
-from pipeline.ingest.records import Record, Skipped, jsonable
+from pipeline.ingest.records import Record, Skipped, Unit, jsonable
 
-BATCH_ROWS = 1024
+#: Rows per record batch: small enough that a batch of long documents stays well bounded.
+BATCH_ROWS = 256
 
 
-def _open(source: SourceConfig, path: Path) -> pq.ParquetFile:
-    where = f"source {source.name!r}: {path}"
-    try:
-        parquet = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as error:
-        raise SourceError(f"{where}: not a readable Parquet file: {error}") from None
-    schema = parquet.schema_arrow
+def check_schema(source: SourceConfig, schema: pa.Schema, where: str) -> None:
+    """Raise :class:`SourceError` unless ``schema`` has the text (and id) column."""
     names = ", ".join(schema.names)
     index = schema.get_field_index(source.text_field)
     if index < 0:
@@ -38,27 +34,48 @@ def _open(source: SourceConfig, path: Path) -> pq.ParquetFile:
             "set `text_field` to the column that holds the text"
         )
     text_type = schema.field(index).type
-    if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
+    if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)
+            or pa.types.is_string_view(text_type)):
         raise SourceError(
             f"{where}: text column {source.text_field!r} has type {text_type}, expected string"
         )
     if source.id_field is not None and schema.get_field_index(source.id_field) < 0:
         raise SourceError(f"{where}: no id column {source.id_field!r} (columns: {names})")
-    return parquet
 
 
-def iter_records(source: SourceConfig, path: Path, rel_path: str) -> Iterator[Record]:
-    """Yield one record per row, ``rel_path:row`` (0-based) as the location."""
-    parquet = _open(source, path)
+def iter_rows(
+    unit: Unit, batches: Iterable[pa.RecordBatch], errors: tuple[type[BaseException], ...]
+) -> Iterator[Record]:
+    """One record per row of ``batches``, ``rel_path:row`` (0-based) as the location; a batch
+    that fails to decode ends the unit with one ``corrupt_record``."""
+    source, rel_path = unit.source, unit.rel_path
     row = 0
     try:
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+        for batch in batches:
             for values in batch.to_pylist():
                 location = f"{rel_path}:{row}"
                 record = {key: jsonable(value) for key, value in values.items()}
                 yield record_to_document(source, record, location, rel_path)
                 row += 1
-    except (pa.ArrowException, OSError) as error:
+    except errors as error:
         location = f"{rel_path}:{row}"
         detail = f"{location}: cannot decode rows from here on: {error}"
         yield Skipped(location, "corrupt_record", "", {"location": location, "error": detail})
+
+
+def _open(source: SourceConfig, path: Path) -> pq.ParquetFile:
+    where = f"source {source.name!r}: {path}"
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as error:
+        raise SourceError(f"{where}: not a readable Parquet file: {error}") from None
+    check_schema(source, parquet.schema_arrow, where)
+    return parquet
+
+
+def iter_records(unit: Unit) -> Iterator[Record]:
+    """Yield one record per row."""
+    parquet = _open(unit.source, unit.path)
+    unit.opened(unit.path.stat().st_size)
+    yield from iter_rows(unit, parquet.iter_batches(batch_size=BATCH_ROWS),
+                         (pa.ArrowException, OSError))

@@ -1,9 +1,13 @@
-"""Ingest one file: run its format's reader and split what it yields into kept and dropped.
+"""Ingest one unit of work: run its format's reader and cut what it yields into partitions.
 
-The result is an ordinary :class:`~pipeline.stage.StageResult` (stage ``ingest``): every record
-the reader yielded is either a kept document or a dropped row with its ``reason``, so the
-accounting ``in = kept + dropped`` holds as for every other stage. Records a format does not
-consider documents at all (a WARC's request records, blank JSONL lines) are not counted.
+A unit is one file (or one folder, archive or dataset split, see
+:func:`pipeline.ingest.files.resolve_units`). Its records stream through
+:func:`iter_partitions`, which closes a partition whenever the text gathered reaches
+``limits.partition_bytes``; each partition is an ordinary :class:`~pipeline.stage.StageResult`
+(stage ``ingest``) in which every record the reader yielded is either a kept document or a
+dropped row with its ``reason``, so ``in = kept + dropped`` holds per partition and per unit.
+Records a format does not consider documents at all (a WARC's request records, blank JSONL
+lines) are not counted. Memory holds one partition, never the whole unit.
 """
 
 from __future__ import annotations
@@ -11,26 +15,55 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.ingest import jsonl, parquet_files, text_files, warc
+import pyarrow as pa
+
+from pipeline.ingest import (
+    arrow_files,
+    code_files,
+    epub,
+    hf_datasets,
+    html_files,
+    jsonl,
+    parquet_files,
+    text_files,
+    warc,
+    wet,
+)
 from pipeline.ingest.config import SourceConfig
-from pipeline.ingest.records import Document, Record, Skipped
+from pipeline.ingest.records import Document, Record, Skipped, Unit
 from pipeline.schema import doc_id, documents_to_table, with_reason
 from pipeline.stage import StageResult, StageStats, text_bytes
 
 STAGE = "ingest"
 
-Reader = Callable[[SourceConfig, Path, str], Iterator[Record]]
+Reader = Callable[[Unit], Iterator[Record]]
 
 #: format name (``SourceConfig.format``) -> the reader of that format
 READERS: dict[str, Reader] = {
     "text": text_files.iter_records,
     "jsonl": jsonl.iter_records,
     "parquet": parquet_files.iter_records,
+    "arrow": arrow_files.iter_records,
     "warc": warc.iter_records,
+    "wet": wet.iter_records,
+    "html": html_files.iter_records,
+    "epub": epub.iter_records,
+    "code": code_files.iter_records,
+    "hf": hf_datasets.iter_records,
 }
+
+
+@dataclass
+class IngestPart:
+    """One partition of a unit: its documents and drops, and the reading it accounts for."""
+
+    result: StageResult
+    files: int  # files opened while this partition filled
+    file_bytes: int  # their bytes on disk
 
 
 def _dropped_row(source: SourceConfig, skipped: Skipped, rel_path: str) -> dict[str, Any]:
@@ -40,38 +73,89 @@ def _dropped_row(source: SourceConfig, skipped: Skipped, rel_path: str) -> dict[
         "source": source.name,
         "kind": source.kind,
         "url": skipped.url,
-        "path": rel_path,
+        "path": skipped.path if skipped.path is not None else rel_path,
         "meta": skipped.meta,
     }
 
 
-def ingest_file(source: SourceConfig, path: Path, rel_path: str) -> StageResult:
-    """Read one file of ``source`` into kept documents and dropped records with reasons.
+class _Gather:
+    """The records of one partition, being gathered."""
 
-    ``rel_path`` is the file's name as it should appear in ids and ``path`` columns (relative
-    to the run config's folder, see :func:`pipeline.ingest.files.relative_name`).
+    def __init__(self) -> None:
+        self.kept: list[Document] = []
+        self.dropped: list[dict[str, Any]] = []
+        self.reasons: list[str] = []
+        self.size = 0
+        self.started = time.perf_counter()
+
+    def __len__(self) -> int:
+        return len(self.kept) + len(self.dropped)
+
+    def result(self, where: str) -> StageResult:
+        kept_table = documents_to_table(self.kept)
+        dropped_table = with_reason(
+            documents_to_table(self.dropped), pa.array(self.reasons, pa.string())
+        )
+        stats = StageStats(
+            stage=STAGE,
+            docs_in=len(self),
+            docs_kept=len(self.kept),
+            dropped=dict(Counter(self.reasons)),
+            bytes_kept=text_bytes(kept_table),
+        )
+        stats.bytes_in = stats.bytes_kept + text_bytes(dropped_table)
+        stats.seconds = time.perf_counter() - self.started
+        stats.check(where)
+        return StageResult(kept=kept_table, dropped=dropped_table, stats=stats)
+
+
+def iter_partitions(source: SourceConfig, path: Path | str, rel_path: str) -> Iterator[IngestPart]:
+    """Read one unit of ``source`` into partitions of about ``limits.partition_bytes`` of text.
+
+    ``rel_path`` is the unit's name as it should appear in ids and ``path`` columns (relative
+    to the run config's folder, see :func:`pipeline.ingest.files.relative_name`). At least one
+    partition is yielded, empty if the unit holds no records, so the unit is marked done.
     """
-    started = time.perf_counter()
+    unit = Unit(source, Path(path), rel_path)
+    target = source.limits.partition_bytes
     reader = READERS[source.format]
-    kept: list[Document] = []
-    dropped: list[dict[str, Any]] = []
-    reasons: list[str] = []
-    for record in reader(source, Path(path), rel_path):
+    gather = _Gather()
+    files = file_bytes = 0
+    emitted = 0
+
+    def close() -> IngestPart:
+        nonlocal gather, files, file_bytes, emitted
+        part = IngestPart(gather.result(f"{rel_path} partition {emitted}"),
+                          unit.files_read - files, unit.bytes_read - file_bytes)
+        files, file_bytes = unit.files_read, unit.bytes_read
+        gather = _Gather()
+        emitted += 1
+        return part
+
+    for record in reader(unit):
         if isinstance(record, Skipped):
-            dropped.append(_dropped_row(source, record, rel_path))
-            reasons.append(record.reason)
+            gather.dropped.append(_dropped_row(source, record, rel_path))
+            gather.reasons.append(record.reason)
+            gather.size += len(record.text.encode())
         else:
-            kept.append(record)
-    kept_table = documents_to_table(kept)
-    dropped_table = with_reason(documents_to_table(dropped), reasons)
-    stats = StageStats(
-        stage=STAGE,
-        docs_in=len(kept) + len(dropped),
-        docs_kept=len(kept),
-        dropped=dict(Counter(reasons)),
-        bytes_kept=text_bytes(kept_table),
-    )
-    stats.bytes_in = stats.bytes_kept + text_bytes(dropped_table)
-    stats.seconds = time.perf_counter() - started
+            gather.kept.append(record)
+            gather.size += len(record["text"].encode())
+        if gather.size >= target:
+            yield close()
+    if len(gather) or not emitted or unit.files_read > files:
+        yield close()
+
+
+def ingest_file(source: SourceConfig, path: Path | str, rel_path: str) -> StageResult:
+    """Read one unit of ``source`` into a single result (all its partitions together).
+
+    For tests and small inputs; the flow writes partitions one by one (:func:`iter_partitions`).
+    """
+    parts = [part.result for part in iter_partitions(source, path, rel_path)]
+    stats = StageStats(stage=STAGE)
+    for part in parts:
+        stats.merge(part.stats)
+    kept = pa.concat_tables([p.kept for p in parts])
+    dropped = pa.concat_tables([p.dropped for p in parts])
     stats.check(rel_path)
-    return StageResult(kept=kept_table, dropped=dropped_table, stats=stats)
+    return StageResult(kept=kept, dropped=dropped, stats=stats)

@@ -13,8 +13,10 @@ import datetime as dt
 import decimal
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypedDict
 
+from pipeline.ingest.config import SourceConfig
 from pipeline.schema import doc_id
 
 
@@ -38,7 +40,8 @@ class Skipped:
 
     ``location`` pins the record inside its source (as for document ids); ``text`` is whatever
     could be recovered, so a user looking at ``dropped/ingest`` can see what went wrong.
-    ``id`` and ``url`` are set where the record had them (an ``id_field`` value, a WARC target).
+    ``id`` and ``url`` are set where the record had them (an ``id_field`` value, a WARC target);
+    ``path`` where the record is a file of its own inside the unit (a file of a code tree).
     """
 
     location: str
@@ -47,6 +50,24 @@ class Skipped:
     meta: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
     url: str | None = None
+    path: str | None = None
+
+
+@dataclass
+class Unit:
+    """One unit of work for a reader -- a file, a folder, an archive or a dataset split -- and
+    what reading it has cost so far (files opened, bytes read from disk), for the data card."""
+
+    source: SourceConfig
+    path: Path
+    rel_path: str  # the unit's name in ids and `path` columns (relative to the config's folder)
+    files_read: int = 0
+    bytes_read: int = 0
+
+    def opened(self, size: int) -> None:
+        """Count one file of ``size`` bytes (on disk) as read."""
+        self.files_read += 1
+        self.bytes_read += size
 
 
 Record = Document | Skipped

@@ -1,32 +1,38 @@
 """The language-ID stage: fastText lid.176 writes `lang` and `lang_score` on every document.
 
-Natural-language documents are normalised as fastText expects (newlines to spaces), cut to
-`max_chars`, and predicted in one batch per partition. Code is not sent through natural-language
-ID: its `lang` is its programming language, guessed from the file extension.
+Natural-language documents are cut to `max_chars`, their newlines turned into spaces (fastText
+reads one line per prediction) and predicted in batches of `batch_size`; the top language and its
+probability are stored (as float32, rounded to 4 digits; the cut compares that stored value, so
+re-deciding from the column gives the same answer). A document is kept when its top language is
+in its source's keep-list and its score is at least the source's `min_score` (FineWeb's rule:
+English at >= 0.65).
+
+Code is not sent through natural-language ID: its `lang` is its programming language -- the one
+ingest recorded, else the `language` field of its record, else the one its file name or shebang
+line names -- lower-cased, with no score, and code is never dropped here.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import PurePosixPath
 from typing import ClassVar
 
+import numpy as np
 import pyarrow as pa
 
+from pipeline.ingest.code_languages import language_from_name, language_from_shebang
 from pipeline.langid.config import LangIDConfig
 from pipeline.langid.model import load_model, resolve_model_path
 from pipeline.stage import FilterStage
 
-CODE_EXTENSIONS = {
-    ".py": "python", ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp",
-    ".js": "javascript", ".mjs": "javascript", ".ts": "typescript", ".java": "java",
-    ".go": "go", ".rs": "rust", ".rb": "ruby", ".pl": "perl", ".pm": "perl", ".sh": "shell",
-    ".tcl": "tcl", ".awk": "awk", ".lua": "lua", ".php": "php", ".sql": "sql",
-}
+NOT_KEPT = "lang_not_kept"
+LOW_SCORE = "lang_low_score"
 
 
-def code_language(path: str | None, meta: str | None) -> str:
-    """Programming language of a code document: `meta.language` if given, else its extension."""
+def code_language(text: str, path: str | None, meta: str | None, lang: str | None = None) -> str:
+    """Programming language of a code document, lower-cased ("unknown" if nothing names it)."""
+    if lang:
+        return lang.lower()
     if meta:
         try:
             language = json.loads(meta).get("language")
@@ -34,8 +40,13 @@ def code_language(path: str | None, meta: str | None) -> str:
             language = None
         if isinstance(language, str) and language:
             return language.lower()
-    suffix = PurePosixPath(path or "").suffix.lower()
-    return CODE_EXTENSIONS.get(suffix, "unknown")
+    found = language_from_name(path or "") or language_from_shebang(text.split("\n", 1)[0])
+    return found.lower() if found else "unknown"
+
+
+def fasttext_line(text: str, max_chars: int | None) -> str:
+    """What fastText is given for ``text``: at most ``max_chars`` characters, on one line."""
+    return (text if max_chars is None else text[:max_chars]).replace("\n", " ")
 
 
 class LangIDStage(FilterStage):
@@ -50,16 +61,17 @@ class LangIDStage(FilterStage):
 
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
         """Top language and its probability for each text."""
-        if not texts:
-            return []
         model = load_model(self.model_path)
-        lines = [" ".join(t[: self.config.max_chars].split()) for t in texts]
-        labels, scores = model.predict(lines, k=1)
-        return [
-            (label[0].removeprefix("__label__") if label else "unknown",
-             float(score[0]) if len(score) else 0.0)
-            for label, score in zip(labels, scores, strict=True)
-        ]
+        out: list[tuple[str, float]] = []
+        size = self.config.batch_size
+        for start in range(0, len(texts), size):
+            lines = [fasttext_line(t, self.config.max_chars) for t in texts[start:start + size]]
+            labels, scores = model.predict(lines, k=1)
+            out.extend(
+                (label[0].removeprefix("__label__") if len(label) else "unknown",
+                 float(score[0]) if len(score) else 0.0)
+                for label, score in zip(labels, scores, strict=True))
+        return out
 
     def annotate(self, table: pa.Table) -> pa.Table:
         kinds = table.column("kind").to_pylist()
@@ -68,6 +80,7 @@ class LangIDStage(FilterStage):
         predictions = dict(zip(prose, self.predict([texts[i] for i in prose]), strict=True))
         paths = table.column("path").to_pylist()
         metas = table.column("meta").to_pylist()
+        given = table.column("lang").to_pylist()
         langs: list[str] = []
         scores: list[float | None] = []
         for i in range(table.num_rows):
@@ -76,7 +89,7 @@ class LangIDStage(FilterStage):
                 langs.append(lang)
                 scores.append(round(score, 4))  # 4 digits: stable bytes across platforms
             else:
-                langs.append(code_language(paths[i], metas[i]))
+                langs.append(code_language(texts[i], paths[i], metas[i], given[i]))
                 scores.append(None)
         table = table.set_column(table.schema.get_field_index("lang"), "lang", pa.array(langs))
         return table.set_column(
@@ -85,20 +98,21 @@ class LangIDStage(FilterStage):
         )
 
     def reasons(self, table: pa.Table) -> list[str | None]:
-        keep = set(self.config.languages)
         out: list[str | None] = []
-        for kind, lang, score in zip(
+        for kind, source, lang, score in zip(
             table.column("kind").to_pylist(),
+            table.column("source").to_pylist(),
             table.column("lang").to_pylist(),
             table.column("lang_score").to_pylist(),
             strict=True,
         ):
+            keep, min_score = self.config.rules_for(source)
             if kind == "code":
                 out.append(None)
             elif keep and lang not in keep:
-                out.append("lang_not_kept")
-            elif score is not None and score < self.config.min_score:
-                out.append("lang_low_score")
+                out.append(NOT_KEPT)
+            elif score is not None and np.float32(score) < np.float32(min_score):
+                out.append(LOW_SCORE)
             else:
                 out.append(None)
         return out

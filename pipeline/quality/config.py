@@ -1,38 +1,230 @@
 """Configuration of the quality stage (the run config's `quality:` section).
 
-Defaults are the published thresholds of Gopher (Rae et al. 2021, "Scaling Language Models",
-appendix A.1.1), as also used by datatrove's GopherQualityFilter.
+```yaml
+quality:
+  keep: filter                       # or `all`: measure and flag, drop nothing
+  suites:                            # which rule sets run on which kind of document, in order
+    web: [gopher_repetition, gopher_quality, c4, fineweb]
+    book: [books]
+    code: [code]
+  per_source:                        # optional, by source name
+    my-forum: {suite: [gopher_quality], pii: false}
+  pii: {emails: true, ips: true}
+  gopher_quality: {min_doc_words: 50}  # every threshold of every rule set can be set here
+  gopher_repetition: {...}
+  c4: {...}
+  fineweb: {...}
+  code: {...}
+  books: {...}
+```
+
+Each default is the published threshold of the rule's source, named beside it (the book rules
+have no published source: their thresholds are chosen in `books.py` and justified there and here);
+`None` (YAML `null`) switches a rule off.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.stage import KeepMode
 
+RuleSetName = Literal["gopher_quality", "gopher_repetition", "c4", "fineweb", "code", "books"]
+Kind = Literal["web", "book", "code"]
 
-class GopherQualityConfig(BaseModel):
-    """Gopher quality rules; `None` disables a rule."""
 
+class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+
+class GopherQualityConfig(_Section):
+    """Gopher's quality filter (Rae et al. 2021, "Scaling Language Models", appendix A.1.1)."""
+
+    # Gopher: keep documents of 50 to 100,000 words.
     min_doc_words: int | None = 50
     max_doc_words: int | None = 100_000
+    # Gopher: mean word length between 3 and 10 characters.
     min_avg_word_length: float | None = 3
     max_avg_word_length: float | None = 10
-    max_symbol_word_ratio: float | None = 0.1  # '#' and '...' per word
-    max_bullet_lines_ratio: float | None = 0.9  # lines starting with a bullet
-    max_ellipsis_lines_ratio: float | None = 0.3  # lines ending with an ellipsis
-    min_alpha_words_ratio: float | None = 0.8  # words with at least one letter
-    min_stop_words: int | None = 2  # of: the, be, to, of, and, that, have, with
+    # Gopher: at most 0.1 hash symbols per word, and at most 0.1 ellipses per word.
+    max_symbol_word_ratio: float | None = 0.1
+    # Gopher: at most 90% of lines starting with a bullet point...
+    max_bullet_lines_ratio: float | None = 0.9
+    # ...and at most 30% ending with an ellipsis.
+    max_ellipsis_lines_ratio: float | None = 0.3
+    # Gopher: at least 80% of words contain an alphabetic character.
+    min_alpha_words_ratio: float | None = 0.8
+    # Gopher: at least two of the eight stop words below.
+    min_stop_words: int | None = 2
+    stop_words: list[str] = Field(
+        default_factory=lambda: ["the", "be", "to", "of", "and", "that", "have", "with"])
+    # The bullets a line may start with: the two datatrove checks (Gopher names no list).
+    bullets: list[str] = Field(default_factory=lambda: ["•", "-"])
 
 
-class QualityConfig(BaseModel):
-    """Which rule sets run on which kinds of document."""
+class GopherRepetitionConfig(_Section):
+    """Gopher's repetition filter (Rae et al. 2021, table A1)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Table A1: fraction of lines / paragraphs that are duplicates: 0.30 each.
+    dup_line_frac: float | None = 0.3
+    dup_para_frac: float | None = 0.3
+    # Table A1: fraction of characters in duplicate lines / paragraphs: 0.20 each.
+    dup_line_char_frac: float | None = 0.2
+    dup_para_char_frac: float | None = 0.2
+    # Table A1: characters in the most frequent 2-, 3-, 4-gram: 0.20, 0.18, 0.16.
+    top_n_grams: dict[int, float] = Field(default_factory=lambda: {2: 0.20, 3: 0.18, 4: 0.16})
+    # Table A1: characters in duplicated 5- to 10-grams: 0.15 down to 0.10.
+    dup_n_grams: dict[int, float] = Field(
+        default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10})
+
+    @field_validator("top_n_grams", "dup_n_grams")
+    @classmethod
+    def _positive_n(cls, value: dict[int, float]) -> dict[int, float]:
+        if any(n < 1 for n in value):
+            raise ValueError("n-gram sizes must be at least 1")
+        return dict(sorted(value.items()))
+
+
+class C4Config(_Section):
+    """C4's heuristics (Raffel et al. 2020, section 2.2, and its reference implementation)."""
+
+    # C4: lines must end in terminal punctuation (. ! ? " '), and not in an ellipsis.
+    filter_no_terminal_punct: bool = True
+    # C4: only lines of at least 3 words count (None: every line).
+    min_words_per_line: int | None = 3
+    # C4's code: a line with a "word" over 1000 characters is not text.
+    max_word_length: int | None = 1000
+    # C4: Wikipedia-style citation markers ([1], [edit], [citation needed]) are ignored.
+    remove_citations: bool = True
+    # C4: at least 5 sentences in the lines kept.
+    min_num_sentences: int | None = 5
+    # C4: any "lorem ipsum" removes the page; any curly bracket removes the page.
+    filter_lorem_ipsum: bool = True
+    filter_curly_bracket: bool = True
+    # C4: lines mentioning javascript, and cookie/terms-of-use boilerplate lines, do not count.
+    filter_javascript: bool = True
+    filter_policy: bool = True
+
+
+class FineWebConfig(_Section):
+    """FineWeb's additional rules (Penedo et al. 2024, "The FineWeb Datasets", section 3.3)."""
+
+    # FineWeb: at least 12% of lines end in terminal punctuation.
+    line_punct_thr: float | None = 0.12
+    # If set, a page where no line ends in punctuation is spared by the rule above.
+    line_punct_exclude_zero: bool = False
+    # FineWeb: at most 67% of lines of 30 characters or fewer.
+    short_line_thr: float | None = 0.67
+    short_line_length: int = 30
+    # FineWeb: at most 1% of characters in duplicated lines.
+    char_duplicates_ratio: float | None = 0.01
+    # FineWeb: at most 0.3 newlines per word (lists).
+    new_line_ratio: float | None = 0.3
+    # The characters that count as terminal punctuation; None: Unicode's sentence terminals.
+    stop_chars: list[str] | None = None
+
+
+class CodeConfig(_Section):
+    """Source-code rules of The Stack and StarCoder / StarCoder2 (Kocetkov et al. 2022,
+    Li et al. 2023, Lozhkov et al. 2024)."""
+
+    # The Stack / StarCoder: longest line at most 1000 characters, mean line at most 100.
+    max_line_length: int | None = 1000
+    max_mean_line_length: float | None = 100
+    # The Stack: at least 25% alphanumeric characters.
+    min_alnum_fraction: float | None = 0.25
+    # StarCoder2: a file whose first 5 lines say it was generated (case-insensitive).
+    filter_autogenerated: bool = True
+    autogenerated_lines: int = 5
+    autogenerated_markers: list[str] = Field(default_factory=lambda: [
+        "auto-generated", "autogenerated", "automatically generated", "generated automatically",
+        "this file is generated", "do not edit"])
+    # StarCoder2: encoded data (base64 >= 64 chars, hex byte runs, \\u escapes): one run over
+    # 1024 characters, or over half of the file, removes it.
+    max_encoded_run: int | None = 1024
+    max_encoded_fraction: float | None = 0.5
+    # StarCoder: data files (JSON, YAML, ...) are kept only between 50 and 5000 characters...
+    data_file_min_chars: int | None = 50
+    data_file_max_chars: int | None = 5000
+    data_languages: list[str] = Field(
+        default_factory=lambda: ["json", "yaml", "csv", "tsv", "jsonl"])
+    # ...and XML files (an XML declaration in the first 100 characters) are removed.
+    filter_xml: bool = True
+
+
+class BooksConfig(_Section):
+    """Rules for book-length text, chosen for gristmill (see pipeline/quality/books.py)."""
+
+    # A book is long: under 5000 characters (about two pages) it is an article, not a book.
+    min_chars: int | None = 5000
+    # Non-prose lines (tables, indexes, page furniture: under half letters): at most 50%. The
+    # sample Info manuals, the most tabular books measured, have 8-15%.
+    max_non_prose_lines: float | None = 0.5
+    # Decoding / OCR junk: replacement, control and private-use characters at most 1%. Info
+    # manuals carry about 0.3% (their node and index markers are control characters).
+    max_garbage_chars: float | None = 0.01
+    # OCR that lost word boundaries ("t h e"): single-letter words at most 25%. Prose runs to
+    # 10% in Portuguese ("a", "o", "e"); broken OCR is well over half.
+    max_single_letter_words: float | None = 0.25
+    # OCR digit/letter confusion ("l1ke", "t0day"): such words at most 5% (prose: under 1.5%).
+    max_mixed_words: float | None = 0.05
+
+
+class PIIConfig(_Section):
+    """E-mail and public IP addresses replaced by placeholders (as datatrove, dolma and NeMo
+    Curator do), before any rule measures the text."""
+
+    enabled: bool = True
+    emails: bool = True
+    ips: bool = True
+    # Reserved for documentation (RFC 2606 and RFC 5737), so they never point at anyone.
+    email_placeholder: str = "email@example.com"
+    ip_placeholder: str = "192.0.2.1"
+
+
+class SourceQualityConfig(_Section):
+    """Per-source overrides."""
+
+    suite: list[RuleSetName] | None = None  # instead of the suite of the source's kind
+    pii: bool | None = None  # instead of `pii.enabled`
+
+
+def _default_suites() -> dict[Kind, list[RuleSetName]]:
+    # Web: FineWeb's order (repetition, quality, C4, FineWeb), so reasons read as in FineWeb.
+    return {"web": ["gopher_repetition", "gopher_quality", "c4", "fineweb"],
+            "book": ["books"], "code": ["code"]}
+
+
+class QualityConfig(_Section):
+    """Which rule sets run on which documents, and every threshold."""
 
     keep: KeepMode = "filter"
-    gopher: GopherQualityConfig = GopherQualityConfig()
-    # Gopher's rules are for prose; code gets its own rules in a later rule set.
-    kinds: list[str] = Field(default_factory=lambda: ["web", "book"])
+    suites: dict[Kind, list[RuleSetName]] = Field(default_factory=_default_suites)
+    per_source: dict[str, SourceQualityConfig] = Field(default_factory=dict)
+    pii: PIIConfig = PIIConfig()
+    gopher_quality: GopherQualityConfig = GopherQualityConfig()
+    gopher_repetition: GopherRepetitionConfig = GopherRepetitionConfig()
+    c4: C4Config = C4Config()
+    fineweb: FineWebConfig = FineWebConfig()
+    code: CodeConfig = CodeConfig()
+    books: BooksConfig = BooksConfig()
+
+    @field_validator("suites")
+    @classmethod
+    def _fill_suites(cls, value: dict[Kind, list[RuleSetName]]) -> dict[Kind, list[RuleSetName]]:
+        # Naming one kind's suite leaves the others at their defaults (`book: []` empties one).
+        return {**_default_suites(), **value}
+
+    def suite_for(self, kind: str, source: str) -> list[RuleSetName]:
+        override = self.per_source.get(source)
+        if override is not None and override.suite is not None:
+            return override.suite
+        return self.suites.get(kind, [])  # type: ignore[call-overload]
+
+    def pii_for(self, source: str) -> bool:
+        override = self.per_source.get(source)
+        if override is not None and override.pii is not None:
+            return override.pii
+        return self.pii.enabled

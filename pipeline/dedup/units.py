@@ -1,0 +1,453 @@
+"""The dedup stage's units of work over a run directory (plain functions, no Prefect).
+
+```
+dedup/_signatures/<part>.parquet   1. per partition: id, source, length, exact key, shingle
+                                      count, MinHash signature, one uint64 key per LSH band
+dedup/_buckets/<key>.parquet       2. per band (and one for exact keys): candidate edges
+dedup/_plan/plan.parquet           3. once: every document in a duplicate cluster, its reason,
+                                      the id it duplicates, its cluster's size
+dedup/<part>.parquet, dropped/dedup/<part>.parquet, dedup/_done/<part>.json
+                                   4. per partition: the split, as every stage writes it
+dedup/_index/<part>.parquet        4. per partition: exact and band keys of the kept documents,
+                                      what later runs dedup against (``previous_runs``)
+```
+
+Units 1, 2 and 4 are independent tasks (a Dask cluster spreads them); 3 reads only edges, keys
+and ids (tens of bytes a document). Every output carries in its Parquet metadata the fingerprint
+of what it was made from, so a re-run skips units whose inputs and settings are unchanged:
+signatures are re-hashed only when a partition or the shingling changes (a new threshold only
+re-bands the stored signatures), and a partition is re-split only when its own decisions change.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.dedup.clusters import KEEP, REASONS, decide, policy_rank
+from pipeline.dedup.config import DedupConfig
+from pipeline.dedup.exact import KEY_TYPE, exact_keys, key_columns
+from pipeline.dedup.lsh import band_keys, bucket_edges
+from pipeline.dedup.minhash import document_signatures
+from pipeline.dedup.stage import lsh_shape, split_partition
+from pipeline.rundir import RunDir, file_sha256, fingerprint, write_parquet
+from pipeline.stage import StageStats
+
+STAGE = "dedup"
+_FP = b"gristmill.fingerprint"
+_INFO = b"gristmill.dedup"
+
+
+class DedupInputError(ValueError):
+    """A dedup input (a unit's output, a previous run's index) is missing or incompatible."""
+
+
+# -- settings and paths -----------------------------------------------------------------------
+def signature_settings(config: DedupConfig) -> dict[str, Any]:
+    """What a partition's signatures and exact keys depend on."""
+    mh = config.minhash
+    return {
+        "exact": config.exact, "case_fold": config.case_fold, "minhash": mh.enabled,
+        "num_perm": mh.num_perm, "seed": mh.seed, "scheme": mh.scheme, "hash": "sha1_hash32",
+        "shingle": mh.shingle, "code_shingle": mh.code_shingle, "ngram": mh.ngram,
+        "char_ngram": mh.char_ngram,
+    }
+
+
+def index_settings(config: DedupConfig) -> dict[str, Any]:
+    """What makes two runs' keys comparable: signature settings plus bands x rows."""
+    bands, rows = lsh_shape(config.minhash) if config.minhash.enabled else (0, 0)
+    return {**signature_settings(config), "bands": bands, "rows": rows}
+
+
+def bucket_keys(config: DedupConfig) -> list[str]:
+    """The bucket units: ``exact`` and one per band (``band-000`` ...)."""
+    keys = ["exact"] if config.exact else []
+    if config.minhash.enabled:
+        keys += [f"band-{i:03d}" for i in range(lsh_shape(config.minhash)[0])]
+    return keys
+
+
+def _band_column(band: int) -> str:
+    return f"band_{band:03d}"
+
+
+def signature_path(run: RunDir, part: str) -> Path:
+    return run.stage_dir(STAGE) / "_signatures" / f"{part}.parquet"
+
+
+def bucket_path(run: RunDir, key: str) -> Path:
+    return run.stage_dir(STAGE) / "_buckets" / f"{key}.parquet"
+
+
+def plan_path(run: RunDir) -> Path:
+    return run.stage_dir(STAGE) / "_plan" / "plan.parquet"
+
+
+def index_path(run: RunDir, part: str) -> Path:
+    return run.stage_dir(STAGE) / "_index" / f"{part}.parquet"
+
+
+def _info(path: Path) -> dict[str, Any] | None:
+    """The dedup metadata of a Parquet file written by these units, or None if absent."""
+    if not path.is_file():
+        return None
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowInvalid):
+        return None
+    if _INFO not in metadata:
+        return None
+    return {**json.loads(metadata[_INFO]), "fingerprint": metadata[_FP].decode()}
+
+
+def _write(path: Path, table: pa.Table, fp: str, info: dict[str, Any]) -> None:
+    metadata = {_FP: fp.encode(), _INFO: json.dumps(info, sort_keys=True).encode()}
+    write_parquet(path, table.replace_schema_metadata(metadata))
+
+
+def _required_info(path: Path, what: str) -> dict[str, Any]:
+    info = _info(path)
+    if info is None:
+        raise DedupInputError(f"{path}: missing or unreadable {what}")
+    return info
+
+
+# -- 1. signatures per partition ---------------------------------------------------------------
+#: Documents turned into Python strings at a time: bounds the signature unit's memory to the
+#: partition's Arrow table plus about this many documents' text, whatever the partition's size.
+BATCH_ROWS = 4096
+
+
+def _signatures(table: pa.Table, config: DedupConfig) -> tuple[np.ndarray, np.ndarray]:
+    signatures = np.empty((table.num_rows, config.minhash.num_perm), np.uint32)
+    counts = np.empty(table.num_rows, np.int64)
+    start = 0
+    for batch in table.to_batches(BATCH_ROWS):
+        end = start + batch.num_rows
+        signatures[start:end], counts[start:end] = document_signatures(
+            batch.column("text").to_pylist(), batch.column("kind").to_pylist(), config.minhash)
+        start = end
+    return signatures, counts
+
+
+def signature_unit(
+    run: RunDir, config: DedupConfig, part: str, upstream: str = "quality"
+) -> dict[str, Any]:
+    """Exact keys, MinHash signatures and band keys of one partition."""
+    started = time.perf_counter()
+    source_path = run.kept_path(upstream, part)
+    sig_fp = fingerprint("dedup-signatures", file_sha256(source_path), signature_settings(config))
+    settings = index_settings(config)
+    fp = fingerprint("dedup-bands", sig_fp, settings["bands"], settings["rows"])
+    path = signature_path(run, part)
+    old = _info(path)
+    if old and old["fingerprint"] == fp:
+        return {"part": part, "skipped": True, "rows": old["rows"], "fingerprint": fp}
+    table = pq.read_table(source_path, columns=["id", "text", "source", "kind"])
+    columns: dict[str, pa.Array] = {
+        "id": table.column("id").combine_chunks(),
+        "source": table.column("source").combine_chunks(),
+        "length": pc.binary_length(table.column("text")).cast(pa.int64()).combine_chunks(),
+    }
+    if config.exact:
+        columns["exact"] = pa.concat_arrays(
+            [exact_keys(batch.column("text").to_pylist(), config.case_fold)
+             for batch in table.to_batches(BATCH_ROWS)] or [pa.array([], KEY_TYPE)])
+    rehashed = True
+    if config.minhash.enabled:
+        num_perm = config.minhash.num_perm
+        if old and old.get("sig_fingerprint") == sig_fp:  # same signatures, new bands x rows
+            stored = pq.read_table(path, columns=["shingles", "signature"])
+            counts = stored.column("shingles").to_numpy()
+            flat = stored.column("signature").combine_chunks().flatten()
+            signatures = flat.to_numpy().reshape(-1, num_perm)
+            rehashed = False
+        else:
+            signatures, counts = _signatures(table, config)
+        columns["shingles"] = pa.array(counts, pa.int32())
+        columns["signature"] = pa.FixedSizeListArray.from_arrays(
+            pa.array(signatures.ravel(), pa.uint32()), num_perm)
+        keys = band_keys(signatures, settings["bands"], settings["rows"])
+        for band in range(settings["bands"]):
+            columns[_band_column(band)] = pa.array(keys[:, band], pa.uint64())
+    _write(path, pa.table(columns), fp, {"rows": table.num_rows, "sig_fingerprint": sig_fp,
+                                         "settings": settings})
+    return {"part": part, "skipped": False, "rows": table.num_rows, "fingerprint": fp,
+            "rehashed": rehashed, "seconds": round(time.perf_counter() - started, 3)}
+
+
+# -- previous runs ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PreviousIndex:
+    """One index file of a previous run: the kept documents of one of its partitions."""
+
+    path: Path
+    fingerprint: str
+    rows: int
+
+
+def previous_run_dirs(config: DedupConfig, base_dir: str | Path, current: Path) -> list[Path]:
+    """The run directories named by ``previous_runs`` (globs expanded, sorted), without
+    ``current``; a path that is not a glob must exist."""
+    found: list[Path] = []
+    for pattern in config.previous_runs:
+        path = Path(pattern) if Path(pattern).is_absolute() else Path(base_dir) / pattern
+        if glob.has_magic(str(path)):
+            matches = [Path(p) for p in sorted(glob.glob(str(path))) if Path(p).is_dir()]
+        elif path.is_dir():
+            matches = [path]
+        else:
+            raise DedupInputError(f"dedup.previous_runs: {pattern!r} ({path}) is not a directory")
+        for match in matches:
+            resolved = match.resolve()
+            if resolved != current.resolve() and resolved not in found:
+                found.append(resolved)
+    return found
+
+
+def previous_index(run: RunDir, config: DedupConfig, base_dir: str | Path) -> list[PreviousIndex]:
+    """The index files of every previous run, in a fixed order, checked to be comparable."""
+    wanted = index_settings(config)
+    files: list[PreviousIndex] = []
+    for run_dir in previous_run_dirs(config, base_dir, run.root):
+        previous = RunDir(run_dir)
+        record = previous.stage_record(STAGE)
+        if record is None:
+            raise DedupInputError(f"{previous.stage_json_path(STAGE)}: previous run has no "
+                                  "finished dedup stage")
+        for part in sorted(record.get("partitions", {})):
+            path = index_path(previous, part)
+            info = _required_info(path, "dedup index of a previous run")
+            differ = sorted(k for k in wanted if info["settings"].get(k) != wanted[k])
+            if differ:
+                got = {k: info["settings"].get(k) for k in differ}
+                raise DedupInputError(
+                    f"{path}: made with other dedup settings ({got}; this run: "
+                    f"{ {k: wanted[k] for k in differ} }), so its keys cannot be compared")
+            files.append(PreviousIndex(path, info["fingerprint"], info["rows"]))
+    return files
+
+
+# -- 2. buckets per band -------------------------------------------------------------------------
+def _inputs(run: RunDir, parts: list[str]) -> list[tuple[str, str, int]]:
+    out = []
+    for part in sorted(parts):
+        info = _required_info(signature_path(run, part), "dedup signatures (run unit 1 first)")
+        out.append((part, info["fingerprint"], info["rows"]))
+    return out
+
+
+def bucket_unit(
+    run: RunDir, config: DedupConfig, parts: list[str], key: str, base_dir: str | Path = "."
+) -> dict[str, Any]:
+    """Candidate edges of one band (``band-NNN``) or of the exact keys (``exact``)."""
+    started = time.perf_counter()
+    inputs = _inputs(run, parts)
+    previous = previous_index(run, config, base_dir)
+    fp = fingerprint("dedup-bucket", key, inputs, [p.fingerprint for p in previous])
+    path = bucket_path(run, key)
+    old = _info(path)
+    if old and old["fingerprint"] == fp:
+        return {"key": key, "skipped": True, "edges": old["edges"], "fingerprint": fp}
+    current = sum(rows for _, _, rows in inputs)
+    sources = [signature_path(run, part) for part, _, _ in inputs] + [p.path for p in previous]
+    exact = key == "exact"
+    column = "exact" if exact else _band_column(int(key.split("-")[1]))
+    keys, nodes, offset = [], [], 0
+    for source in sources:
+        table = pq.read_table(source, columns=[column] if exact else [column, "shingles"])
+        rows = np.arange(offset, offset + table.num_rows, dtype=np.int64)
+        offset += table.num_rows
+        if exact:
+            keys.append(key_columns(table.column(column)))
+            nodes.append(rows)
+        else:
+            has = table.column("shingles").to_numpy() > 0
+            keys.append(table.column(column).to_numpy()[has])
+            nodes.append(rows[has])
+    if keys:
+        a, b = bucket_edges(np.concatenate(keys), np.concatenate(nodes), current)
+    else:
+        a = b = np.empty(0, np.int64)
+    _write(path, pa.table({"a": a, "b": b}), fp, {"edges": len(a)})
+    return {"key": key, "skipped": False, "edges": len(a), "fingerprint": fp,
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+# -- 3. clusters ---------------------------------------------------------------------------------
+def _plan_fingerprint(
+    run: RunDir, config: DedupConfig, parts: list[str], base_dir: str | Path
+) -> tuple[str, list[tuple[str, str, int]], list[PreviousIndex]]:
+    inputs = _inputs(run, parts)
+    previous = previous_index(run, config, base_dir)
+    buckets = [_required_info(bucket_path(run, k), "dedup buckets (run unit 2 first)")
+               ["fingerprint"] for k in bucket_keys(config)]
+    fp = fingerprint("dedup-plan", inputs, [p.fingerprint for p in previous], buckets,
+                     config.keep_policy, config.source_priority, config.exact)
+    return fp, inputs, previous
+
+
+def _prune(folder: Path, keep: set[str]) -> None:
+    if folder.is_dir():
+        for path in folder.glob("*.parquet"):
+            if path.stem not in keep:
+                path.unlink()
+
+
+def cluster_unit(
+    run: RunDir, config: DedupConfig, parts: list[str], base_dir: str | Path = "."
+) -> dict[str, Any]:
+    """Clusters from all edges; which document each duplicate is dropped for (one task)."""
+    started = time.perf_counter()
+    fp, inputs, previous = _plan_fingerprint(run, config, parts, base_dir)
+    path = plan_path(run)
+    old = _info(path)
+    if old and old["fingerprint"] == fp:
+        return {**old, "skipped": True}
+    columns = ["id", "source", "length"] + (["exact"] if config.exact else [])
+    tables = [pq.read_table(signature_path(run, part), columns=columns) for part, _, _ in inputs]
+    current = pa.concat_tables(tables) if tables else None
+    prev_tables = [pq.read_table(p.path, columns=["id"] + (["exact"] if config.exact else []))
+                   for p in previous]
+    n_current = current.num_rows if current is not None else 0
+    n_previous = sum(t.num_rows for t in prev_tables)
+    edges = []
+    for key in bucket_keys(config):
+        table = pq.read_table(bucket_path(run, key))
+        edges.append((table.column("a").to_numpy(), table.column("b").to_numpy()))
+    exact = None
+    if config.exact:
+        exact = np.concatenate([key_columns(t.column("exact"))
+                                for t in ([current] if current else []) + prev_tables]
+                               or [np.empty((0, 2), np.uint64)])
+    if current is not None:
+        rank = policy_rank(config.keep_policy, current.column("length").to_numpy(),
+                           current.column("source").to_pylist(), config.source_priority)
+    else:
+        rank = np.empty(0, np.int64)
+    decisions = decide(n_current, n_previous, edges, rank, exact)
+    listed = np.flatnonzero((decisions.reason != KEEP) | (decisions.cluster_size > 1))
+    part_of = np.repeat(np.arange(len(inputs)), [rows for _, _, rows in inputs])
+    starts = np.concatenate([[0], np.cumsum([rows for _, _, rows in inputs])]).astype(np.int64)
+    all_ids = pa.concat_arrays(
+        [c for t in ([current] if current else []) + prev_tables
+         for c in t.column("id").chunks] or [pa.array([], pa.string())])
+    dropped = pa.array(decisions.reason[listed] != KEEP)
+    keeper_ids = all_ids.take(pa.array(decisions.keeper[listed]))
+    plan = pa.table({
+        "part": pa.array([inputs[i][0] for i in part_of[listed]], pa.string()),
+        "row": pa.array(listed - starts[part_of[listed]], pa.int32()),
+        "reason": pa.array([REASONS.get(int(r)) for r in decisions.reason[listed]], pa.string()),
+        "dup_of": pc.if_else(dropped, keeper_ids, pa.scalar(None, pa.string())),
+        "cluster_size": pa.array(decisions.cluster_size[listed], pa.int32()),
+    })
+    reasons = decisions.reason
+    sizes = decisions.cluster_size
+    info = {
+        "documents": n_current, "previous_documents": n_previous,
+        "previous_runs": sorted({str(p.path.parents[2]) for p in previous}),
+        "edges": int(sum(len(a) for a, _ in edges)),
+        "clusters": decisions.clusters,
+        "largest_cluster": int(sizes.max()) if len(sizes) else 0,
+        "exact_duplicate": int(np.count_nonzero(reasons == 1)),
+        "near_duplicate": int(np.count_nonzero(reasons == 2)),
+        "dropped_for_previous_runs": int(np.count_nonzero(
+            (reasons != KEEP) & (decisions.keeper >= n_current))),
+    }
+    _write(path, plan, fp, info)  # no timings in the file: same inputs, same bytes
+    wanted = {part for part, _, _ in inputs}
+    _prune(signature_path(run, "x").parent, wanted)
+    _prune(index_path(run, "x").parent, wanted)
+    _prune(bucket_path(run, "x").parent, set(bucket_keys(config)))
+    return {**info, "fingerprint": fp, "skipped": False,
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+# -- 4. apply per partition ----------------------------------------------------------------------
+def apply_unit(
+    run: RunDir, config: DedupConfig, part: str, upstream: str = "quality"
+) -> dict[str, Any]:
+    """Split one partition by the plan; write its kept documents' keys to the index."""
+    started = time.perf_counter()
+    plan = pq.read_table(plan_path(run), filters=[("part", "==", part)])
+    decisions = json.dumps(plan.drop_columns(["part"]).to_pylist(), sort_keys=True)
+    source_path = run.kept_path(upstream, part)
+    settings = index_settings(config)
+    fp = fingerprint(STAGE, file_sha256(source_path), settings, config.keep,
+                     hashlib.sha256(decisions.encode()).hexdigest())
+    done = run.finished(STAGE, part, fp)
+    index_info = _info(index_path(run, part))
+    if done and index_info and index_info["fingerprint"] == fp:
+        return _summary(done.name, done.stats, done.kept_sha256, skipped=True)
+    table = pq.read_table(source_path)
+    n = table.num_rows
+    reasons: list[str | None] = [None] * n
+    dup_of: list[str | None] = [None] * n
+    sizes = np.ones(n, np.int64)
+    for row, reason, dup, size in zip(*(plan.column(c).to_pylist() for c in
+                                        ("row", "reason", "dup_of", "cluster_size")), strict=True):
+        reasons[row], dup_of[row], sizes[row] = reason, dup, size
+    result = split_partition(table, reasons, dup_of, sizes, config.keep, started)
+    written = run.write_partition(STAGE, part, fp, result,
+                                  {"lsh_bands": settings["bands"], "lsh_rows": settings["rows"]})
+    _write_index(run, config, part, reasons, fp, settings)
+    return _summary(part, written.stats, written.kept_sha256, skipped=False)
+
+
+def _write_index(run: RunDir, config: DedupConfig, part: str, reasons: list[str | None],
+                 fp: str, settings: dict[str, Any]) -> None:
+    kept = pa.array([r is None for r in reasons], pa.bool_())
+    columns = ["id"] + (["exact"] if config.exact else [])
+    if config.minhash.enabled:
+        columns += ["shingles"] + [_band_column(b) for b in range(settings["bands"])]
+    keys = pq.read_table(signature_path(run, part), columns=columns).filter(kept)
+    if "exact" in columns:  # an empty filter result loses nothing, but keep the type explicit
+        keys = keys.set_column(keys.schema.get_field_index("exact"), "exact",
+                               keys.column("exact").cast(KEY_TYPE))
+    _write(index_path(run, part), keys, fp, {"rows": keys.num_rows, "settings": settings})
+
+
+def _summary(part: str, stats: StageStats, kept_sha256: str, skipped: bool) -> dict[str, Any]:
+    return {"part": part, "skipped": skipped, "stats": stats.to_dict(), "kept_sha256": kept_sha256}
+
+
+# -- the stage record ----------------------------------------------------------------------------
+def stage_summary(run: RunDir, config: DedupConfig) -> dict[str, Any]:
+    """What `_stage.json` records beyond counts: the LSH shape in use and the cluster step."""
+    settings = index_settings(config)
+    info = _info(plan_path(run)) or {}
+    mh = config.minhash
+    return {
+        "lsh": {
+            "bands": settings["bands"], "rows": settings["rows"], "num_perm": mh.num_perm,
+            "threshold": mh.threshold, "scheme": mh.scheme, "hash": "sha1_hash32",
+            "seed": mh.seed, "shingle": mh.shingle, "code_shingle": mh.code_shingle,
+            "ngram": mh.ngram, "char_ngram": mh.char_ngram, "enabled": mh.enabled,
+        },
+        "keep_policy": config.keep_policy,
+        "clusters": {k: v for k, v in info.items() if k not in ("fingerprint",)},
+    }
+
+
+def run_all(
+    run: RunDir, config: DedupConfig, parts: list[str], base_dir: str | Path = ".",
+    upstream: str = "quality",
+) -> list[dict[str, Any]]:
+    """All four units in order, in this process; returns the per-partition summaries."""
+    for part in parts:
+        signature_unit(run, config, part, upstream)
+    for key in bucket_keys(config):
+        bucket_unit(run, config, parts, key, base_dir)
+    cluster_unit(run, config, parts, base_dir)
+    return [apply_unit(run, config, part, upstream) for part in parts]

@@ -1,0 +1,140 @@
+"""The quality stage: PII replacement, then each document's rule suite; signals become columns.
+
+For each document: if PII replacement is on for its source, e-mail and public IP addresses in
+``text`` are replaced (counts in ``pii_emails`` / ``pii_ips``); then the suite of its kind (or of
+its source, if the config overrides it) measures it -- the text is split into words once and
+every rule set reads the same split. Every signal of every rule set in any suite is a column
+(null where the rule set did not run), so partitions share one schema and a user can re-filter
+with other thresholds from the columns alone (:func:`refilter`). A document whose text is blank
+is dropped as ``empty``. Dropped documents carry ``reason`` (the first failing rule) and
+``reasons`` (every failing rule, in suite order).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from pipeline.quality.books import Books
+from pipeline.quality.c4 import C4
+from pipeline.quality.code import Code
+from pipeline.quality.config import QualityConfig
+from pipeline.quality.fineweb import FineWeb
+from pipeline.quality.gopher_quality import GopherQuality
+from pipeline.quality.gopher_repetition import GopherRepetition
+from pipeline.quality.pii import redact
+from pipeline.quality.rules import DocumentView, RuleSet
+from pipeline.quality.words import lexicon
+from pipeline.schema import REASON, REASONS, set_column
+from pipeline.stage import Decision, FilterStage, StageResult, split_by_reasons
+
+#: Rule set name (as the config names it) -> class.
+RULE_SETS: dict[str, type[RuleSet]] = {
+    cls.name: cls for cls in (GopherQuality, GopherRepetition, C4, FineWeb, Code, Books)}
+
+PII_SIGNALS = {"pii_emails": pa.int64(), "pii_ips": pa.int64()}
+EMPTY = "empty"
+
+
+def build_rule_sets(config: QualityConfig) -> dict[str, RuleSet]:
+    """Every rule set any suite (or source override) names, configured, in a stable order."""
+    named = {name for suite in config.suites.values() for name in suite}
+    named |= {name for source in config.per_source.values() for name in source.suite or []}
+    return {name: cls(getattr(config, name)) for name, cls in RULE_SETS.items() if name in named}
+
+
+class QualityStage(FilterStage):
+    """Measures every document with its suite; drops those that fail a rule."""
+
+    name: ClassVar[str] = "quality"
+
+    def __init__(self, config: QualityConfig) -> None:
+        super().__init__(config.keep)
+        self.config = config
+        self.rule_sets = build_rule_sets(config)
+
+    def signal_types(self) -> dict[str, pa.DataType]:
+        out = dict(PII_SIGNALS)
+        for rule_set in self.rule_sets.values():
+            out |= rule_set.signals()
+        return out
+
+    def measure(self, text: str, kind: str, source: str, lang: str | None = None,
+                path: str | None = None) -> dict[str, Any]:
+        """The signals of one document (after PII replacement) and its possibly new text."""
+        out: dict[str, Any] = {}
+        if self.config.pii_for(source):
+            redacted = redact(text, self.config.pii)
+            text = redacted.text
+            out |= {"pii_emails": redacted.emails, "pii_ips": redacted.ips}
+        out["text"] = text
+        if not text.strip():
+            return out
+        words = lexicon()
+        words.maybe_reset()
+        view = DocumentView(text, words, lang=lang, path=path)
+        for name in self.config.suite_for(kind, source):
+            out |= self.rule_sets[name].measure(view)
+        return out
+
+    def annotate(self, table: pa.Table) -> pa.Table:
+        columns = {name: table.column(name).to_pylist()
+                   for name in ("text", "kind", "source", "lang", "path")}
+        rows = [self.measure(*values) for values in zip(*columns.values(), strict=True)]
+        text_index = table.schema.get_field_index("text")  # keep the field (not nullable)
+        table = table.set_column(text_index, table.schema.field(text_index),
+                                 pa.array([r["text"] for r in rows], pa.string()))
+        for name, type_ in self.signal_types().items():
+            table = set_column(table, name, pa.array([r.get(name) for r in rows], type=type_))
+        # Present even when no row has a decision list (an empty partition).
+        return set_column(table, REASONS, pa.array([[]] * table.num_rows, pa.list_(pa.string())))
+
+    def reasons(self, table: pa.Table) -> Sequence[Decision]:
+        signal_names = [n for n in self.signal_types() if n in table.schema.names]
+        columns = {name: table.column(name).to_pylist() for name in signal_names}
+        texts = table.column("text").to_pylist()
+        out: list[list[str]] = []
+        for i, (kind, source) in enumerate(zip(table.column("kind").to_pylist(),
+                                               table.column("source").to_pylist(), strict=True)):
+            if not texts[i].strip():
+                out.append([EMPTY])
+                continue
+            signals = {name: values[i] for name, values in columns.items()}
+            failed: list[str] = []
+            for name in self.config.suite_for(kind, source):
+                failed.extend(self.rule_sets[name].failures(signals))
+            out.append(list(dict.fromkeys(failed)))
+        return out
+
+
+def thresholds(config: QualityConfig) -> list[dict[str, Any]]:
+    """Every active rule of every configured rule set: its signal column, comparison (`min`:
+    fails below, `max`: fails above, `flag`: fails when true), threshold and reason -- what a
+    data card draws on each signal's distribution."""
+    out = []
+    for name, rule_set in build_rule_sets(config).items():
+        for rule in rule_set.rules():
+            if rule.threshold is not None and rule.threshold is not False:
+                out.append({"rule_set": name, "signal": rule.signal, "reason": rule.reason,
+                            "comparison": rule.comparison, "threshold": rule.threshold})
+    return out
+
+
+def refilter(table: pa.Table, config: QualityConfig) -> StageResult:
+    """Decide again from the signal columns a quality stage already wrote, with ``config``'s
+    thresholds and suites, without measuring anything (the text is not read except to find
+    blank documents). ``table`` may mix kept rows and rows of ``dropped/quality`` (their old
+    ``reason`` is dropped). A rule whose signal column is missing is reported as an error."""
+    started = time.perf_counter()
+    stage = QualityStage(config)
+    if REASON in table.schema.names:  # rows that came from a dropped/ file
+        table = table.drop_columns([REASON])
+    missing = [n for name in {n for s in config.suites.values() for n in s}
+               for n in stage.rule_sets[name].signals() if n not in table.schema.names]
+    if missing:
+        raise ValueError(f"refilter: the table lacks signal columns {sorted(set(missing))}; "
+                         f"run the quality stage with these rule sets first")
+    return split_by_reasons(stage.name, table, stage.reasons(table), stage.keep, started)

@@ -1,0 +1,104 @@
+"""Ingest as units of work: partitions of a target size, per-unit resume, determinism, the card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from flows import steps
+from pipeline.card.build import source_rows
+from pipeline.config import parse_config
+from pipeline.rundir import RunDir
+from tests.test_ingest_code import write_tree
+
+LINE = "The miller weighed every sack of grain before it went to the stones. "
+
+
+def _corpus(folder: Path) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"text": f"{i} {LINE * 5}"}) for i in range(400)] + ["{broken"]
+    (folder / "big.jsonl").write_text("\n".join(lines) + "\n")
+    (folder / "small.jsonl").write_text(json.dumps({"text": LINE}) + "\n")
+    write_tree(folder / "repo", {"a.py": "A = 1\n", "b.py": "B = 2\n", "c.bin": "x"})
+    return {"sources": [
+        {"name": "web", "kind": "web", "format": "jsonl", "paths": ["*.jsonl"],
+         "license": "CC0-1.0", "limits": {"partition_bytes": 50_000}},
+        {"name": "code", "kind": "code", "format": "code", "paths": ["repo"], "license": "MIT"},
+    ]}
+
+
+def _ingest_all(run: RunDir, config) -> list[dict]:
+    return [s for item in steps.plan_inputs(config) for s in steps.ingest_step(run, config, item)]
+
+
+def test_large_file_writes_several_partitions_that_account_for_every_record(
+    tmp_path: Path,
+) -> None:
+    config = parse_config(_corpus(tmp_path / "in"), tmp_path / "in")
+    run = RunDir(tmp_path / "run")
+    items = steps.plan_inputs(config)
+    assert len(items) == 3  # two files and one tree, each one unit
+    summaries = _ingest_all(run, config)
+    names = [s["part"] for s in summaries]
+    assert all(n.rsplit("-", 1)[1].isdigit() and len(n.rsplit("-", 1)[1]) == 5 for n in names)
+    web_parts = [n for n in names if n.startswith("web-")]
+    assert len(web_parts) >= 4  # 400 lines of ~360 bytes at 50 kB per partition
+    total_in = sum(s["stats"]["docs_in"] for s in summaries)
+    total_kept = sum(s["stats"]["docs_kept"] for s in summaries)
+    assert total_in == 401 + 1 + 3 and total_kept == 400 + 1 + 2
+    for name in names:
+        rows = pq.read_metadata(run.kept_path("ingest", name)).num_rows
+        marker = json.loads(run.marker_path("ingest", name).read_text())
+        assert rows == marker["stats"]["docs_kept"]
+        assert marker["meta"]["unit"] == name.rsplit("-", 1)[0]
+
+
+def test_rerun_skips_units_and_redoes_a_unit_with_a_lost_partition(tmp_path: Path) -> None:
+    config = parse_config(_corpus(tmp_path / "in"), tmp_path / "in")
+    run = RunDir(tmp_path / "run")
+    first = _ingest_all(run, config)
+    again = _ingest_all(run, config)
+    assert all(s["skipped"] for s in again)
+    assert [s["kept_sha256"] for s in again] == [s["kept_sha256"] for s in first]
+    lost = next(s["part"] for s in first if s["part"].startswith("web-") and
+                s["part"].endswith("-00002"))
+    run.kept_path("ingest", lost).unlink()
+    third = _ingest_all(run, config)
+    unit = lost.rsplit("-", 1)[0]
+    redone = {s["part"] for s in third if not s["skipped"]}
+    assert redone == {s["part"] for s in first if s["part"].startswith(unit + "-")}
+    assert [s["kept_sha256"] for s in third] == [s["kept_sha256"] for s in first]
+
+
+def test_changed_file_in_a_tree_redoes_that_tree(tmp_path: Path) -> None:
+    config = parse_config(_corpus(tmp_path / "in"), tmp_path / "in")
+    run = RunDir(tmp_path / "run")
+    _ingest_all(run, config)
+    (tmp_path / "in" / "repo" / "b.py").write_text("B = 3  # changed\n")
+    again = _ingest_all(run, config)
+    assert {s["part"].split("-")[0] for s in again if not s["skipped"]} == {"code"}
+
+
+def test_outputs_are_byte_identical_across_runs(tmp_path: Path) -> None:
+    config = parse_config(_corpus(tmp_path / "in"), tmp_path / "in")
+    one = _ingest_all(RunDir(tmp_path / "one"), config)
+    two = _ingest_all(RunDir(tmp_path / "two"), config)
+    assert [(s["part"], s["kept_sha256"]) for s in one] == [
+        (s["part"], s["kept_sha256"]) for s in two]
+
+
+def test_card_counts_each_unit_once_however_many_partitions(tmp_path: Path) -> None:
+    config = parse_config(_corpus(tmp_path / "in"), tmp_path / "in")
+    run = RunDir(tmp_path / "run")
+    summaries = _ingest_all(run, config)
+    steps.finish_stage(run, "ingest", [], summaries, 0.0)
+    rows = {row["name"]: row for row in source_rows(run, config)}
+    web, code = rows["web"], rows["code"]
+    files = sorted((tmp_path / "in").glob("*.jsonl"))
+    assert web["files"] == 2 and web["bytes_read"] == sum(f.stat().st_size for f in files)
+    assert web["documents"] == 401 and web["skipped"] == {"invalid_json": 1}
+    assert web["license"] == "CC0-1.0"
+    assert code["files"] == 3 and code["documents"] == 2  # the tree's files, all opened
+    assert code["skipped"] == {"unknown_extension": 1}
