@@ -13,7 +13,6 @@ import io
 import json
 import os
 import random
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +30,10 @@ from pipeline.ingest.files import (
     resolve_source_files,
 )
 from pipeline.ingest.html_text import html_to_text
-from pipeline.ingest.reader import READERS, ingest_file
+from pipeline.ingest.reader import READERS
 from pipeline.ingest.warc import decode_html
-from pipeline.schema import REASON, check_documents, doc_id
-from pipeline.stage import StageResult
+from pipeline.schema import doc_id
+from tests.ingest_helpers import check_accounting, dropped_rows, ingest, kept_rows, source
 
 WORDS = ["grain", "mill", "wheel", "river", "stone", "flour", "water", "miller", "harvest",
          "barley", "sack", "cart", "road", "village", "market", "bread", "oven", "field"]
@@ -42,37 +41,6 @@ WORDS = ["grain", "mill", "wheel", "river", "stone", "flour", "water", "miller",
 
 def prose(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words))
-
-
-def source(fmt: str, kind: str = "web", **extra: Any) -> SourceConfig:
-    return SourceConfig(name="src", kind=kind, format=fmt, paths=["unused"], **extra)
-
-
-def ingest(src: SourceConfig, path: Path, base: Path) -> StageResult:
-    return ingest_file(src, path, relative_name(path, base))
-
-
-def check_accounting(result: StageResult, dropped: dict[str, int] | None = None) -> None:
-    """in = kept + dropped, tables valid, and every dropped row's reason counted."""
-    stats = result.stats
-    assert stats.stage == "ingest"
-    assert stats.docs_in == result.kept.num_rows + result.dropped.num_rows
-    assert stats.docs_kept == result.kept.num_rows
-    stats.check()
-    check_documents(result.kept, "kept")
-    check_documents(result.dropped, "dropped")
-    reasons = Counter(result.dropped.column(REASON).to_pylist())
-    assert dict(reasons) == stats.dropped
-    if dropped is not None:
-        assert stats.dropped == dropped
-
-
-def dropped_rows(result: StageResult) -> list[dict[str, Any]]:
-    return result.dropped.to_pylist()
-
-
-def kept_rows(result: StageResult) -> list[dict[str, Any]]:
-    return result.kept.to_pylist()
 
 
 # -- resolving files ------------------------------------------------------------------------
