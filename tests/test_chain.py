@@ -112,3 +112,21 @@ def test_until_stops_after_the_named_stage(tmp_path: Path, prefect_harness) -> N
     assert main(["run", "--config", str(config), "--out", str(out), "--until", "quality"]) == 0
     assert (out / "quality" / "_stage.json").is_file()
     assert not (out / "dedup").exists() and not (out / "tokenizer").exists()
+
+
+def test_card_shows_each_quality_signal_beside_its_threshold(finished_run: dict) -> None:
+    run = RunDir(finished_run["out"])
+    card = json.loads((run.root / "card" / "card.json").read_text())
+    signals = {(s["rule_set"], s["reason"]): s for s in card["quality_signals"]}
+    assert signals, "no quality signals on the card"
+    quality = run.stage_record("quality")["counts"]
+    for reason, count in quality["dropped"].items():
+        matching = [s for (_, r), s in signals.items() if r == reason]
+        if matching:  # a document's first failing rule fails: its signal is on the failing side
+            assert matching[0]["failing"] >= count
+    for summary in signals.values():
+        assert 0 <= summary["failing"] <= summary["documents"] <= quality["docs_in"]
+        q = summary["quantiles"]
+        assert q["p5"] <= q["p25"] <= q["p50"] <= q["p75"] <= q["p95"]
+    readme = (run.root / "card" / "README.md").read_text()
+    assert "## Quality signals" in readme and "`gopher_" in readme

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from pipeline import __version__
+from pipeline.card.signals import signal_summary, signals_markdown
 from pipeline.config import RunConfig
 from pipeline.rundir import RunDir, atomic_write_bytes, atomic_write_json, read_json
 
@@ -98,6 +99,9 @@ def build_card(run: RunDir, config: RunConfig, title: str = "gristmill run") -> 
         "funnel": funnel,
         "composition": composition(run) if run.stage_record("dedup") else {},
         "dropped_examples": {s: dropped_examples(run, s) for s in FUNNEL_STAGES},
+        "quality_signals": (
+            signal_summary(run, config.quality) if run.stage_record("quality") else []
+        ),
     }
     tokenizer = run.stage_record("tokenizer")
     if tokenizer:
@@ -148,6 +152,7 @@ def render_markdown(card: dict[str, Any], run: RunDir) -> str:
     return template.substitute(
         title=card["title"], version=card["gristmill_version"], created=card["created"],
         run_dir=str(run.root), sources_table=sources, funnel_table=funnel,
+        quality_signals=signals_markdown(card["quality_signals"]),
         composition=composition_md or "-",
         dropped_examples="\n".join(examples) or "Nothing was dropped.",
         tokenizer=(f"{tok['kind']} with {tok['vocab_size']:,} tokens, trained on "
