@@ -25,8 +25,8 @@ from pipeline.ingest.archives import read_zip_member, safe_member_name
 from pipeline.ingest.compression import DecompressionBomb, ExpansionGuard
 from pipeline.ingest.encoding import Undecodable, decode
 from pipeline.ingest.html_text import html_to_text
-from pipeline.ingest.records import Record, Skipped, Unit, is_blank, make_document
-from pipeline.ingest.text_files import clean_book
+from pipeline.ingest.records import Record, Skipped, Unit
+from pipeline.ingest.text_files import whole_file_record
 
 CONTAINER = "META-INF/container.xml"
 ENCRYPTION = "META-INF/encryption.xml"
@@ -171,9 +171,4 @@ def iter_records(unit: Unit) -> Iterator[Record]:
         yield Skipped(rel_path, "corrupt_epub", "",
                       {**meta, "error": f"{rel_path}: a member cannot be read: {error}"})
         return
-    if source.kind == "book":
-        text = clean_book(source, text, meta)
-    if is_blank(text):
-        yield Skipped(rel_path, "empty", text, meta)
-        return
-    yield make_document(source.name, source.kind, rel_path, text, path=rel_path, meta=meta)
+    yield whole_file_record(source, rel_path, text, meta)

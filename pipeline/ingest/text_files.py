@@ -72,6 +72,17 @@ def clean_book(source: SourceConfig, text: str, meta: dict[str, Any]) -> str:
     return text
 
 
+def whole_file_record(
+    source: SourceConfig, rel_path: str, text: str, meta: dict[str, Any]
+) -> Record:
+    """The record of a file that is one document: book options applied, blank text skipped."""
+    if source.kind == "book":
+        text = clean_book(source, text, meta)
+    if is_blank(text):
+        return Skipped(rel_path, "empty", text, meta)
+    return make_document(source.name, source.kind, rel_path, text, path=rel_path, meta=meta)
+
+
 def read_document_bytes(
     unit: Unit, path: Path, location: str, meta: dict[str, Any]
 ) -> bytes | Skipped:
@@ -104,9 +115,4 @@ def iter_records(unit: Unit) -> Iterator[Record]:
         yield decoded
         return
     text, meta["encoding"] = decoded
-    if source.kind == "book":
-        text = clean_book(source, text, meta)
-    if is_blank(text):
-        yield Skipped(rel_path, "empty", text, meta)
-        return
-    yield make_document(source.name, source.kind, rel_path, text, path=rel_path, meta=meta)
+    yield whole_file_record(source, rel_path, text, meta)

@@ -55,6 +55,19 @@ def _vendored(rel: str, vendored: frozenset[str]) -> bool:
     return any(part in vendored for part in rel.split("/")[:-1])
 
 
+def _follow_link(rel: str, path: Path, root_real: str) -> os.stat_result | Entry:
+    """The stat of what the symlink at ``path`` points to, or the Entry saying why it cannot be
+    followed (a link cycle, a broken link, a target outside the tree)."""
+    try:
+        info = os.stat(path)  # follows the link; ELOOP for a link cycle
+    except OSError as error:
+        kind = "symlink_loop" if error.errno == errno.ELOOP else "symlink_broken"
+        return Entry(rel, path, kind)
+    if not _inside(os.path.realpath(path), root_real):
+        return Entry(rel, path, "symlink_escape")
+    return info
+
+
 def walk_folder(
     root: Path, follow_symlinks: bool = False, vendored: frozenset[str] = frozenset()
 ) -> Iterator[Entry]:
@@ -76,15 +89,11 @@ def walk_folder(
                 if not follow_symlinks:
                     yield Entry(rel, path, "vendored" if _vendored(rel, vendored) else "symlink")
                     continue
-                try:
-                    info = os.stat(path)  # follows the link; ELOOP for a link cycle
-                except OSError as error:
-                    kind = "symlink_loop" if error.errno == errno.ELOOP else "symlink_broken"
-                    yield Entry(rel, path, kind)
+                followed = _follow_link(rel, path, root_real)
+                if isinstance(followed, Entry):
+                    yield followed
                     continue
-                if not _inside(os.path.realpath(path), root_real):
-                    yield Entry(rel, path, "symlink_escape")
-                    continue
+                info = followed
             else:
                 try:
                     info = child.stat(follow_symlinks=False)
@@ -149,15 +158,11 @@ def walk_git(
             if not follow_symlinks:
                 yield Entry(rel, path, "symlink")
                 continue
-            try:
-                info = os.stat(path)
-            except OSError as error:
-                kind = "symlink_loop" if error.errno == errno.ELOOP else "symlink_broken"
-                yield Entry(rel, path, kind)
+            followed = _follow_link(rel, path, root_real)
+            if isinstance(followed, Entry):
+                yield followed
                 continue
-            if not _inside(os.path.realpath(path), root_real):
-                yield Entry(rel, path, "symlink_escape")
-                continue
+            info = followed
         if stat.S_ISDIR(info.st_mode):
             yield Entry(rel, path, "submodule")
         elif stat.S_ISREG(info.st_mode):
