@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-# Prefect's telemetry writes to the embedded SQLite database and can lock it; set before import.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+from flows import prefect_env
+
+# Before anything imports Prefect: its embedded server's start-up limit and telemetry off.
+prefect_env.configure()
 
 from pipeline.config import STAGES, ConfigError, RunConfig, load_config  # noqa: E402
 
@@ -105,7 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gristmill: {error}", file=sys.stderr)
         return 2
     print(f"gristmill: {len(config.sources)} sources from {config_path}; writing to {out}")
-    results = execute(config, out, args.until, args.runner, args.workers, title)
+    try:
+        results = execute(config, out, args.until, args.runner, args.workers, title)
+    except RuntimeError as error:
+        if not prefect_env.is_startup_failure(error):
+            raise
+        print(f"gristmill: {prefect_env.startup_failure_message()}", file=sys.stderr)
+        return 3
     report(out, results)
     return 0
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+from flows import prefect_env
+
+prefect_env.configure()
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -18,7 +19,8 @@ def prefect_harness() -> Iterator[None]:
     """A throwaway Prefect database for the session (flows run in ephemeral mode)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    # None: the start-up limit set by prefect_env, not the harness's own 30 s.
+    with prefect_test_harness(server_startup_timeout=None):
         yield
 
 

@@ -1,0 +1,51 @@
+"""The first run on a fresh, loaded machine: Prefect's embedded server gets the time it needs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from flows import prefect_env
+from tests.corpus_fixtures import write_config, write_corpus
+
+BURN = "import time\nend = time.time() + 600\nwhile time.time() < end: pass\n"
+
+
+def test_startup_limit_is_a_default_the_user_can_override(monkeypatch) -> None:
+    name = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+    monkeypatch.delenv(name, raising=False)
+    prefect_env.configure()
+    assert int(os.environ[name]) == prefect_env.EPHEMERAL_STARTUP_TIMEOUT_S
+    monkeypatch.setenv(name, "7")
+    prefect_env.configure()
+    assert os.environ[name] == "7"
+
+
+def test_startup_failure_is_one_line_not_a_traceback() -> None:
+    error = RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
+    assert prefect_env.is_startup_failure(error)
+    assert not prefect_env.is_startup_failure(RuntimeError("something else"))
+    assert "\n" not in prefect_env.startup_failure_message()
+
+
+def test_first_run_with_empty_prefect_home_while_both_cores_are_busy(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "in")
+    config = write_config(tmp_path / "in", corpus["config"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # empty: a first run
+    burners = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(2)]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "run", "--config", str(config),
+             "--out", str(tmp_path / "run"), "--until", "langid"],
+            env=env, capture_output=True, text=True, timeout=400,
+        )
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert (tmp_path / "run" / "langid" / "_stage.json").is_file()
