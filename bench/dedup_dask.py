@@ -44,8 +44,15 @@ def main() -> None:
                 for row in rows[i :: args.partitions]:
                     handle.write(json.dumps(row) + "\n")
         config = {
-            "sources": [{"name": "licences", "kind": "web", "format": "jsonl",
-                         "paths": ["licences-*.jsonl"], "id_field": "id"}],
+            "sources": [
+                {
+                    "name": "licences",
+                    "kind": "web",
+                    "format": "jsonl",
+                    "paths": ["licences-*.jsonl"],
+                    "id_field": "id",
+                }
+            ],
             "langid": {"keep": "all"},
             "quality": {"keep": "all"},
         }
@@ -54,29 +61,50 @@ def main() -> None:
         for runner in ("threads", "dask"):
             out = folder / runner
             started = time.perf_counter()
-            code = cli(["run", "--config", str(folder / "run.yaml"), "--out", str(out),
-                        "--until", "dedup", "--runner", runner, "--workers", "2"])
+            code = cli(
+                [
+                    "run",
+                    "--config",
+                    str(folder / "run.yaml"),
+                    "--out",
+                    str(out),
+                    "--until",
+                    "dedup",
+                    "--runner",
+                    runner,
+                    "--workers",
+                    "2",
+                ]
+            )
             assert code == 0, f"{runner} run failed"
             run = RunDir(out)
             record = run.stage_record("dedup")
             parts = sorted(record["partitions"])
-            kept = sorted(id_ for p in parts
-                          for id_ in pq.read_table(run.kept_path("dedup", p)).column("id")
-                          .to_pylist())
+            kept = sorted(
+                id_
+                for p in parts
+                for id_ in pq.read_table(run.kept_path("dedup", p)).column("id").to_pylist()
+            )
             files = sorted(p.relative_to(out / "dedup") for p in (out / "dedup").rglob("*.parquet"))
             hashes = {str(f): file_sha256(out / "dedup" / f) for f in files}
             results[runner] = (kept, hashes, record["counts"], time.perf_counter() - started)
         threads, dask = results["threads"], results["dask"]
-        print(f"{len(rows)} documents in {args.partitions} partitions; "
-              f"dedup kept {len(threads[0])} (threads) / {len(dask[0])} (dask); "
-              f"dropped {threads[2]['dropped']} / {dask[2]['dropped']}")
-        print(f"kept ids identical: {threads[0] == dask[0]}; "
-              f"all {len(threads[1])} dedup Parquet files byte-identical: {threads[1] == dask[1]}")
+        print(
+            f"{len(rows)} documents in {args.partitions} partitions; "
+            f"dedup kept {len(threads[0])} (threads) / {len(dask[0])} (dask); "
+            f"dropped {threads[2]['dropped']} / {dask[2]['dropped']}"
+        )
+        print(
+            f"kept ids identical: {threads[0] == dask[0]}; "
+            f"all {len(threads[1])} dedup Parquet files byte-identical: {threads[1] == dask[1]}"
+        )
         differ = sorted(f for f in threads[1] if threads[1][f] != dask[1].get(f))
         if differ:
             print("files that differ:", ", ".join(differ))
-        print(f"wall time of the whole run to dedup: threads {threads[3]:.1f}s, "
-              f"dask {dask[3]:.1f}s (Prefect and cluster start-up included)")
+        print(
+            f"wall time of the whole run to dedup: threads {threads[3]:.1f}s, "
+            f"dask {dask[3]:.1f}s (Prefect and cluster start-up included)"
+        )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,9 @@ def jaccard_all_pairs(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray,
         ids = {vocab.setdefault(s, len(vocab)) for s in word_shingles(text, n)}
         rows += [i] * len(ids)
         cols += sorted(ids)
-    matrix = sparse.csr_matrix((np.ones(len(rows), np.int32), (rows, cols)),
-                               shape=(len(texts), len(vocab)))
+    matrix = sparse.csr_matrix(
+        (np.ones(len(rows), np.int32), (rows, cols)), shape=(len(texts), len(vocab))
+    )
     sizes = np.asarray(matrix.sum(axis=1)).ravel()
     inter = (matrix @ matrix.T).toarray()
     i, j = np.triu_indices(len(texts), k=1)
@@ -78,13 +79,17 @@ def main() -> None:
     i, j, jac = jaccard_all_pairs(texts, config.minhash.ngram)
     candidate = share[i, j]
     merged = cluster[i] == cluster[j]
-    print(f"{len(texts)} documents, {len(i):,} pairs (all of them), b x r = {bands} x {rows}, "
-          f"num_perm {args.num_perm}, threshold {args.threshold}; dedup took {seconds:.2f}s, "
-          f"dropped {sum(r is not None for r in plan.reasons)} "
-          f"({plan.reasons.count('exact_duplicate')} exact, "
-          f"{plan.reasons.count('near_duplicate')} near)\n")
-    print("| Jaccard | pairs | candidates (share a band) | merged (same cluster) | P(share) "
-          "predicted at band middle |")
+    print(
+        f"{len(texts)} documents, {len(i):,} pairs (all of them), b x r = {bands} x {rows}, "
+        f"num_perm {args.num_perm}, threshold {args.threshold}; dedup took {seconds:.2f}s, "
+        f"dropped {sum(r is not None for r in plan.reasons)} "
+        f"({plan.reasons.count('exact_duplicate')} exact, "
+        f"{plan.reasons.count('near_duplicate')} near)\n"
+    )
+    print(
+        "| Jaccard | pairs | candidates (share a band) | merged (same cluster) | P(share) "
+        "predicted at band middle |"
+    )
     print("|---|---:|---:|---:|---:|")
     for lo, hi in zip(EDGES[:-1], EDGES[1:], strict=True):
         in_bin = (jac >= lo) & (jac < hi)
@@ -94,12 +99,21 @@ def main() -> None:
         label = "= 1.0" if lo == 1.0 else f"[{lo:.2f}, {hi:.2f})"
         mid = 1.0 if lo == 1.0 else (lo + hi) / 2
         predicted = float(collision_probability(mid, bands, rows))
-        print(f"| {label} | {count:,} | {candidate[in_bin].mean():.2%} | "
-              f"{merged[in_bin].mean():.2%} | {predicted:.2%} |")
-    for name, mask in (("J >= 0.9", jac >= 0.9), ("J >= 0.8", jac >= 0.8),
-                       ("0.5 <= J < 0.8", (jac >= 0.5) & (jac < 0.8)), ("J < 0.5", jac < 0.5)):
-        print(f"\n{name}: {int(mask.sum()):,} pairs, {candidate[mask].mean():.2%} candidates, "
-              f"{merged[mask].mean():.3%} merged", end="")
+        print(
+            f"| {label} | {count:,} | {candidate[in_bin].mean():.2%} | "
+            f"{merged[in_bin].mean():.2%} | {predicted:.2%} |"
+        )
+    for name, mask in (
+        ("J >= 0.9", jac >= 0.9),
+        ("J >= 0.8", jac >= 0.8),
+        ("0.5 <= J < 0.8", (jac >= 0.5) & (jac < 0.8)),
+        ("J < 0.5", jac < 0.5),
+    ):
+        print(
+            f"\n{name}: {int(mask.sum()):,} pairs, {candidate[mask].mean():.2%} candidates, "
+            f"{merged[mask].mean():.3%} merged",
+            end="",
+        )
     print()
 
 

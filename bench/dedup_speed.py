@@ -77,13 +77,16 @@ def datasketch_rates(texts: list[str], config: DedupConfig) -> dict[str, tuple[i
             m.update_batch(word_shingles(text, config.minhash.ngram))
 
     def bulk(subset: list[str]) -> None:
-        MinHash.bulk([word_shingles(t, config.minhash.ngram) for t in subset],
-                     num_perm=num_perm, seed=seed)
+        MinHash.bulk(
+            [word_shingles(t, config.minhash.ngram) for t in subset], num_perm=num_perm, seed=seed
+        )
 
     every_tenth = texts[::10]
     return {
-        "datasketch `MinHash.update` loop (every 10th doc)": (len(every_tenth),
-                                                              timed(update_loop, every_tenth)[1]),
+        "datasketch `MinHash.update` loop (every 10th doc)": (
+            len(every_tenth),
+            timed(update_loop, every_tenth)[1],
+        ),
         "datasketch `update_batch` per document": (len(texts), timed(update_batch, texts)[1]),
         "datasketch `MinHash.bulk`": (len(texts), timed(bulk, texts)[1]),
     }
@@ -109,8 +112,11 @@ def datatrove_config(bands: int, rows: int):  # noqa: ANN201 - datatrove's Minha
     from datatrove.pipeline.dedup.minhash import MinhashConfig
     from datatrove.utils.hashing import HashConfig
 
-    return MinhashConfig(num_buckets=bands, hashes_per_bucket=rows,
-                         hash_config=HashConfig(hash_fc="sha1", precision=32))
+    return MinhashConfig(
+        num_buckets=bands,
+        hashes_per_bucket=rows,
+        hash_config=HashConfig(hash_fc="sha1", precision=32),
+    )
 
 
 def datatrove_signature_stage(folder: Path, docs: list[dict], bands: int, rows: int) -> float:
@@ -142,19 +148,32 @@ def datatrove_dedup(work: Path, partitions: int, bands: int, rows: int) -> dict[
         return JsonlReader(str(work / "input"), glob_pattern="*.jsonl.gz")
 
     stages = {
-        "signature": (LocalPipelineExecutor(
-            [reader(), MinhashDedupSignature(str(work / "sigs"), config=config)],
-            tasks=partitions, workers=1, logging_dir=str(work / "logs/1"))),
+        "signature": (
+            LocalPipelineExecutor(
+                [reader(), MinhashDedupSignature(str(work / "sigs"), config=config)],
+                tasks=partitions,
+                workers=1,
+                logging_dir=str(work / "logs/1"),
+            )
+        ),
         "buckets": LocalPipelineExecutor(
             [MinhashDedupBuckets(str(work / "sigs"), str(work / "buckets"), config=config)],
-            tasks=bands, workers=1, logging_dir=str(work / "logs/2")),
+            tasks=bands,
+            workers=1,
+            logging_dir=str(work / "logs/2"),
+        ),
         "cluster": LocalPipelineExecutor(
             [MinhashDedupCluster(str(work / "buckets"), str(work / "remove"), config=config)],
-            tasks=1, workers=1, logging_dir=str(work / "logs/3")),
+            tasks=1,
+            workers=1,
+            logging_dir=str(work / "logs/3"),
+        ),
         "filter": LocalPipelineExecutor(
-            [reader(), MinhashDedupFilter(str(work / "remove")),
-             JsonlWriter(str(work / "output"))],
-            tasks=partitions, workers=1, logging_dir=str(work / "logs/4")),
+            [reader(), MinhashDedupFilter(str(work / "remove")), JsonlWriter(str(work / "output"))],
+            tasks=partitions,
+            workers=1,
+            logging_dir=str(work / "logs/4"),
+        ),
     }
     seconds = {}
     for name, executor in stages.items():
@@ -175,11 +194,11 @@ def ours_dedup(work: Path, chunks: list[list[dict]], config: DedupConfig) -> dic
         write_parquet(run.kept_path("quality", part), table)
     seconds = {}
     seconds["signature"] = timed(lambda: [units.signature_unit(run, config, p) for p in parts])[1]
-    seconds["buckets"] = timed(lambda: [units.bucket_unit(run, config, parts, k)
-                                        for k in units.bucket_keys(config)])[1]
+    seconds["buckets"] = timed(
+        lambda: [units.bucket_unit(run, config, parts, k) for k in units.bucket_keys(config)]
+    )[1]
     seconds["cluster"] = timed(units.cluster_unit, run, config, parts)[1]
-    summaries, seconds["filter"] = timed(lambda: [units.apply_unit(run, config, p)
-                                                  for p in parts])
+    summaries, seconds["filter"] = timed(lambda: [units.apply_unit(run, config, p) for p in parts])
     seconds["kept"] = sum(s["stats"]["docs_kept"] for s in summaries)
     return seconds
 
@@ -234,21 +253,30 @@ def synthetic_run(root: Path, documents: int, partitions: int, config: DedupConf
             "source": pa.array(["web"] * per),
             "length": pa.array(rng.integers(100, 10000, per)),
             "exact": pa.FixedSizeBinaryArray.from_buffers(
-                pa.binary(16), per, [None, pa.py_buffer(exact.tobytes())]),
+                pa.binary(16), per, [None, pa.py_buffer(exact.tobytes())]
+            ),
             "shingles": pa.array(np.full(per, 100, np.int32)),
         }
         for band in range(bands):
             columns[f"band_{band:03d}"] = pa.array(keys[:, band])
-        units._write(units.signature_path(run, part), pa.table(columns), f"synthetic-{p}",
-                     {"rows": per, "sig_fingerprint": "synthetic", "settings": settings})
+        units._write(
+            units.signature_path(run, part),
+            pa.table(columns),
+            f"synthetic-{p}",
+            {"rows": per, "sig_fingerprint": "synthetic", "settings": settings},
+        )
     for key in units.bucket_keys(config):
         units.bucket_unit(run, config, parts, key)
     return parts
 
 
 def _child(what: str, root: str, parts: list[str]) -> tuple[float, float]:
-    result = subprocess.run([sys.executable, "-c", MEMORY_CHILD, what, root, ",".join(parts)],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", MEMORY_CHILD, what, root, ",".join(parts)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     peak, seconds = result.stdout.split()
     return int(peak) / 1e6, float(seconds)
 
@@ -281,8 +309,10 @@ def main() -> None:
     config = DedupConfig()
     bands, rows = lsh_shape(config.minhash)
     megabytes = sum(len(t.encode()) for t in texts) / 1e6
-    print(f"{len(docs)} documents, {megabytes:.1f} MB, num_perm {config.minhash.num_perm}, "
-          f"word 5-grams, b x r = {bands} x {rows}\n")
+    print(
+        f"{len(docs)} documents, {megabytes:.1f} MB, num_perm {config.minhash.num_perm}, "
+        f"word 5-grams, b x r = {bands} x {rows}\n"
+    )
 
     _, first_call = timed(document_signatures, texts[:2], kinds[:2], config.minhash)
     rates = {}
@@ -292,29 +322,38 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         seconds = datatrove_signature_stage(Path(tmp), docs, bands, rows)
     rates[f"datatrove `MinhashDedupSignature` ({bands}x{rows} hashes, SHA-1 32-bit)"] = (
-        len(docs), seconds)
+        len(docs),
+        seconds,
+    )
     ours = len(texts) / rates["gristmill `document_signatures` (Numba kernel)"][1]
     print("| signatures | documents | seconds | docs/s | ours is x faster |")
     print("|---|---:|---:|---:|---:|")
     for name, (count, secs) in rates.items():
-        print(f"| {name} | {count} | {secs:.2f} | {count / secs:,.0f} | "
-              f"{ours / (count / secs):.1f} |")
-    print(f"\n(first call of the kernel in this process, loading its compiled cache: "
-          f"{first_call:.2f}s)\n")
+        print(
+            f"| {name} | {count} | {secs:.2f} | {count / secs:,.0f} | {ours / (count / secs):.1f} |"
+        )
+    print(
+        f"\n(first call of the kernel in this process, loading its compiled cache: "
+        f"{first_call:.2f}s)\n"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         chunks = write_jsonl_parts(work / "datatrove" / "input", docs, args.partitions)
         theirs = datatrove_dedup(work / "datatrove", args.partitions, bands, rows)
         mine = ours_dedup(work / "gristmill", chunks, config)
-    print(f"| whole dedup, {args.partitions} partitions | signature | buckets | cluster | "
-          "filter/apply | total s | kept |")
+    print(
+        f"| whole dedup, {args.partitions} partitions | signature | buckets | cluster | "
+        "filter/apply | total s | kept |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, result in (("gristmill units", mine), ("datatrove stages", theirs)):
         total = sum(v for k, v in result.items() if k != "kept")
-        print(f"| {name} | {result['signature']:.2f} | {result['buckets']:.2f} | "
-              f"{result['cluster']:.2f} | {result['filter']:.2f} | {total:.2f} | "
-              f"{int(result['kept'])} |")
+        print(
+            f"| {name} | {result['signature']:.2f} | {result['buckets']:.2f} | "
+            f"{result['cluster']:.2f} | {result['filter']:.2f} | {total:.2f} | "
+            f"{int(result['kept'])} |"
+        )
 
     if not args.skip_memory:
         print("\n| unit on 1,000,000 documents | peak memory allocated (MB) | seconds |")
@@ -322,8 +361,10 @@ def main() -> None:
         for what, megabytes_used, seconds in memory_per_million(config):
             print(f"| {what} | {megabytes_used:,.0f} | {seconds:.1f} |")
         used, seconds = signature_memory(docs)
-        print(f"\nsignature unit on one partition of {len(docs)} documents ({megabytes:.1f} MB "
-              f"of text): {used:,.0f} MB peak memory allocated, {seconds:.1f}s")
+        print(
+            f"\nsignature unit on one partition of {len(docs)} documents ({megabytes:.1f} MB "
+            f"of text): {used:,.0f} MB peak memory allocated, {seconds:.1f}s"
+        )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\n(this benchmark process peaked at {rss:,.0f} MB RSS)")
 

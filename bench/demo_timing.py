@@ -24,14 +24,19 @@ def timed_demo(out: Path) -> dict:
     gristmill = Path(sys.executable).parent / "gristmill"
     proc = subprocess.run(
         ["/usr/bin/time", "-v", str(gristmill), "demo", "--out", str(out)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
     hours, minutes, seconds = (float(g or 0) for g in wall.groups())
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
     manifest = json.loads((out / "manifest.json").read_text())
-    return {"wall": hours * 3600 + minutes * 60 + seconds, "rss_mb": rss / 1024,
-            "stages": manifest["stages"]}
+    return {
+        "wall": hours * 3600 + minutes * 60 + seconds,
+        "rss_mb": rss / 1024,
+        "stages": manifest["stages"],
+    }
 
 
 def main() -> None:
@@ -47,11 +52,16 @@ def main() -> None:
     print("| run | wall s | peak RSS MB | " + " | ".join(stages) + " |")
     print("|---|---:|---:|" + "---:|" * len(stages))
     for name, result in (("first (cold)", cold), ("second (cached)", warm)):
-        cells = [f"{result['stages'][s]['seconds']:.1f}"
-                 + (" (skipped)" if result["stages"][s]["skipped"] else "")
-                 for s in stages]
-        print(f"| {name} | {result['wall']:.1f} | {result['rss_mb']:.0f} | " + " | ".join(cells)
-              + " |")
+        cells = [
+            f"{result['stages'][s]['seconds']:.1f}"
+            + (" (skipped)" if result["stages"][s]["skipped"] else "")
+            for s in stages
+        ]
+        print(
+            f"| {name} | {result['wall']:.1f} | {result['rss_mb']:.0f} | "
+            + " | ".join(cells)
+            + " |"
+        )
     card = json.loads((out / "card" / "card.json").read_text())
     print("\nfunnel:", [(f["stage"], f["docs_in"], f["docs_kept"]) for f in card["funnel"]])
     print("train:", card.get("train"))

@@ -33,8 +33,12 @@ from pipeline.ingest.warc import media_type_and_charset
 
 DEFAULT_WARC = Path(__file__).resolve().parents[2] / "shared" / "data" / "web" / "docs.warc.gz"
 WORD = re.compile(r"\w+", re.UNICODE)
-SAMPLE_URLS = ("python3/library/asyncio.html", "debian-reference/ch01.en.html",
-               "debian-faq/basic-defs.en.html", "python3/genindex-A.html")
+SAMPLE_URLS = (
+    "python3/library/asyncio.html",
+    "debian-reference/ch01.en.html",
+    "debian-faq/basic-defs.en.html",
+    "python3/genindex-A.html",
+)
 SAMPLE_CHARS = 700
 
 
@@ -67,8 +71,7 @@ def reference_words(html: str) -> Counter[str] | None:
         if not body:
             return None
         region = body[0]
-        for nav in region.xpath('.//div[@class="navheader" or @class="navfooter" or '
-                                '@class="toc"]'):
+        for nav in region.xpath('.//div[@class="navheader" or @class="navfooter" or @class="toc"]'):
             nav.drop_tree()
     return Counter(w.lower() for w in WORD.findall(region.text_content()))
 
@@ -103,15 +106,18 @@ def run_datatrove(pages: list[tuple[str, str]]) -> tuple[list[str], float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("warc", nargs="?", type=Path, default=DEFAULT_WARC)
-    parser.add_argument("--samples", type=Path,
-                        default=Path(__file__).with_name("html_extractor_samples.md"))
+    parser.add_argument(
+        "--samples", type=Path, default=Path(__file__).with_name("html_extractor_samples.md")
+    )
     args = parser.parse_args()
     pages = read_pages(args.warc)
     html_mb = sum(len(h.encode()) for _, h in pages) / 1e6
     references = [reference_words(html) for _, html in pages]
-    print(f"{args.warc}: {len(pages)} HTML pages, {html_mb:.1f} MB of HTML; "
-          f"{platform.node()} {platform.processor() or platform.machine()}, "
-          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(
+        f"{args.warc}: {len(pages)} HTML pages, {html_mb:.1f} MB of HTML; "
+        f"{platform.node()} {platform.processor() or platform.machine()}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
     results: dict[str, tuple[list[str], float, int]] = {}
     for name in ("resiliparse", "trafilatura", "builtin"):
         outputs, seconds = run_ours(name, pages)
@@ -121,8 +127,10 @@ def main() -> None:
     print(f"  datatrove Trafilatura: {results['datatrove Trafilatura'][1]:.1f} s", flush=True)
 
     fastest = min(seconds for _, seconds, _ in results.values())
-    print("\n| extractor | pages/s | MB/s (HTML) | time vs fastest | empty or dropped "
-          "| precision | recall | F1 | chars out |")
+    print(
+        "\n| extractor | pages/s | MB/s (HTML) | time vs fastest | empty or dropped "
+        "| precision | recall | F1 | chars out |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, (outputs, seconds, lost) in results.items():
         scored = [score(o, r) for o, r in zip(outputs, references, strict=True) if r]
@@ -130,13 +138,19 @@ def main() -> None:
         recall = sum(r for _, r in scored) / len(scored)
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         empty = sum(1 for o in outputs if not o.strip())
-        print(f"| {name} | {len(pages) / seconds:.1f} | {html_mb / seconds:.2f} | "
-              f"{seconds / fastest:.1f}x | {empty} ({lost} timed out) | {precision:.3f} | "
-              f"{recall:.3f} | {f1:.3f} | {sum(len(o) for o in outputs):,} |")
+        print(
+            f"| {name} | {len(pages) / seconds:.1f} | {html_mb / seconds:.2f} | "
+            f"{seconds / fastest:.1f}x | {empty} ({lost} timed out) | {precision:.3f} | "
+            f"{recall:.3f} | {f1:.3f} | {sum(len(o) for o in outputs):,} |"
+        )
 
-    lines = ["# HTML extractor samples", "",
-             f"The first {SAMPLE_CHARS} characters each extractor keeps of a few pages of "
-             f"`{args.warc.name}` (written by `bench/html_extractors.py`).", ""]
+    lines = [
+        "# HTML extractor samples",
+        "",
+        f"The first {SAMPLE_CHARS} characters each extractor keeps of a few pages of "
+        f"`{args.warc.name}` (written by `bench/html_extractors.py`).",
+        "",
+    ]
     for wanted in SAMPLE_URLS:
         index = next((i for i, (u, _) in enumerate(pages) if u.endswith(wanted)), None)
         if index is None:

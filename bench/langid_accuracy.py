@@ -70,8 +70,13 @@ def accuracy(gold: list[str], predicted: list[str], languages: set[str]) -> dict
     items = sum(n for _, n in per.values())
     micro = sum(c for c, _ in per.values()) / items if items else 0.0
     macro = sum(c / n for c, n in per.values()) / len(per) if per else 0.0
-    return {"items": items, "languages": len(per), "micro": micro, "macro": macro,
-            "per_language": {lang: c / n for lang, (c, n) in sorted(per.items())}}
+    return {
+        "items": items,
+        "languages": len(per),
+        "micro": micro,
+        "macro": macro,
+        "per_language": {lang: c / n for lang, (c, n) in sorted(per.items())},
+    }
 
 
 def main() -> None:
@@ -86,22 +91,33 @@ def main() -> None:
     li, li_known, li_seconds = lingua_predictions(texts)
     both = ft_known & li_known
     result = {
-        "items": len(items), "machine": f"{platform.node()} ({platform.machine()})",
-        "fasttext": {"seconds": ft_seconds, "own": accuracy(gold, ft, ft_known),
-                     "shared": accuracy(gold, ft, both)},
-        "lingua": {"seconds": li_seconds, "own": accuracy(gold, li, li_known),
-                   "shared": accuracy(gold, li, both)},
+        "items": len(items),
+        "machine": f"{platform.node()} ({platform.machine()})",
+        "fasttext": {
+            "seconds": ft_seconds,
+            "own": accuracy(gold, ft, ft_known),
+            "shared": accuracy(gold, ft, both),
+        },
+        "lingua": {
+            "seconds": li_seconds,
+            "own": accuracy(gold, li, li_known),
+            "shared": accuracy(gold, li, both),
+        },
     }
     counts = defaultdict(int)
     for g in gold:
         counts[g] += 1
-    print(f"{len(items)} items, {len(counts)} languages; fastText {ft_seconds:.2f}s, "
-          f"lingua {li_seconds:.2f}s")
+    print(
+        f"{len(items)} items, {len(counts)} languages; fastText {ft_seconds:.2f}s, "
+        f"lingua {li_seconds:.2f}s"
+    )
     for name in ("fasttext", "lingua"):
         for scope in ("own", "shared"):
             r = result[name][scope]
-            print(f"{name:8} {scope:6} items {r['items']:5} languages {r['languages']:3} "
-                  f"micro {r['micro']:.1%} macro {r['macro']:.1%}")
+            print(
+                f"{name:8} {scope:6} items {r['items']:5} languages {r['languages']:3} "
+                f"micro {r['micro']:.1%} macro {r['macro']:.1%}"
+            )
     print("\n| lang | items | fastText lid.176 | lingua |\n|---|---:|---:|---:|")
     ft_per = result["fasttext"]["own"]["per_language"]
     li_per = result["lingua"]["own"]["per_language"]

@@ -42,8 +42,12 @@ def datatrove_filters() -> dict[str, Any]:
         GopherRepetitionFilter,
     )
 
-    return {"gopher_quality": GopherQualityFilter(), "gopher_repetition": GopherRepetitionFilter(),
-            "c4": C4QualityFilter(), "fineweb": FineWebQualityFilter()}
+    return {
+        "gopher_quality": GopherQualityFilter(),
+        "gopher_repetition": GopherRepetitionFilter(),
+        "c4": C4QualityFilter(),
+        "fineweb": FineWebQualityFilter(),
+    }
 
 
 def datatrove_decisions(name: str, flt: Any, docs: list[tuple[str, str]]) -> tuple[list, float]:
@@ -94,18 +98,26 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     filters = datatrove_filters()
-    report: dict[str, Any] = {"machine": f"{platform.node()} ({platform.machine()})",
-                              "groups": {}, "disagreements": []}
+    report: dict[str, Any] = {
+        "machine": f"{platform.node()} ({platform.machine()})",
+        "groups": {},
+        "disagreements": [],
+    }
     totals = {name: [0, 0] for name in PAIRS}
     for group in args.groups.split(","):
         docs = GROUPS[group](args.data)
         chars = sum(len(t) for _, t in docs)
         same, t_theirs, t_ours = word_split_agreement(docs)
-        entry: dict[str, Any] = {"documents": len(docs), "characters": chars,
-                                 "word_lists_identical": same,
-                                 "split_seconds": {"datatrove": t_theirs, "ours": t_ours}}
-        print(f"\n{group}: {len(docs)} documents, {chars:,} characters; word lists identical "
-              f"to datatrove's: {same}/{len(docs)} (split {t_theirs:.1f}s vs {t_ours:.1f}s)")
+        entry: dict[str, Any] = {
+            "documents": len(docs),
+            "characters": chars,
+            "word_lists_identical": same,
+            "split_seconds": {"datatrove": t_theirs, "ours": t_ours},
+        }
+        print(
+            f"\n{group}: {len(docs)} documents, {chars:,} characters; word lists identical "
+            f"to datatrove's: {same}/{len(docs)} (split {t_theirs:.1f}s vs {t_ours:.1f}s)"
+        )
         for name in PAIRS:
             theirs, dt_seconds = datatrove_decisions(name, filters[name], docs)
             ours, our_seconds = our_decisions(name, docs)
@@ -113,20 +125,32 @@ def main() -> None:
             dropped = sum(not t[0] for t in theirs)
             totals[name][0] += agree
             totals[name][1] += len(docs)
-            entry[name] = {"agree": agree, "datatrove_dropped": dropped,
-                           "ours_dropped": sum(not o[0] for o in ours),
-                           "seconds": {"datatrove": dt_seconds, "ours": our_seconds}}
-            print(f"  {name:18} agree {agree}/{len(docs)} ({agree / len(docs):.2%}); datatrove "
-                  f"drops {dropped}, ours {entry[name]['ours_dropped']}; "
-                  f"{dt_seconds:.1f}s vs {our_seconds:.1f}s")
+            entry[name] = {
+                "agree": agree,
+                "datatrove_dropped": dropped,
+                "ours_dropped": sum(not o[0] for o in ours),
+                "seconds": {"datatrove": dt_seconds, "ours": our_seconds},
+            }
+            print(
+                f"  {name:18} agree {agree}/{len(docs)} ({agree / len(docs):.2%}); datatrove "
+                f"drops {dropped}, ours {entry[name]['ours_dropped']}; "
+                f"{dt_seconds:.1f}s vs {our_seconds:.1f}s"
+            )
             for (doc_id, _), t, o in zip(docs, theirs, ours, strict=True):
                 if t[0] != o[0]:
-                    item = {"group": group, "filter": name, "id": doc_id,
-                            "datatrove": t[1] or "keep", "ours": o[1] or "keep",
-                            "signals": {k: v for k, v in o[2].items()}}
+                    item = {
+                        "group": group,
+                        "filter": name,
+                        "id": doc_id,
+                        "datatrove": t[1] or "keep",
+                        "ours": o[1] or "keep",
+                        "signals": {k: v for k, v in o[2].items()},
+                    }
                     report["disagreements"].append(item)
-                    print(f"    disagree {doc_id}: datatrove {item['datatrove']}, ours "
-                          f"{item['ours']} {item['signals']}")
+                    print(
+                        f"    disagree {doc_id}: datatrove {item['datatrove']}, ours "
+                        f"{item['ours']} {item['signals']}"
+                    )
         report["groups"][group] = entry
     print("\n| filter | agree | documents | rate |\n|---|---:|---:|---:|")
     for name, (agree, n) in totals.items():

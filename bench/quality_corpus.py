@@ -27,8 +27,7 @@ def web_pages(data: Path) -> list[tuple[str, str]]:
     path = data / "web" / "docs.warc.gz"
     source = SourceConfig(name="web", kind="web", format="warc", paths=[str(path)])
     table = ingest_file(source, path, "web/docs.warc.gz").kept
-    return list(zip(table.column("url").to_pylist(), table.column("text").to_pylist(),
-                    strict=True))
+    return list(zip(table.column("url").to_pylist(), table.column("text").to_pylist(), strict=True))
 
 
 def book_pages(data: Path, book_chars: int = 1_500_000) -> list[tuple[str, str]]:

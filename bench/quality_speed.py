@@ -41,8 +41,9 @@ from pipeline.schema import documents_to_table
 
 
 def _table(docs: list[tuple[str, str]]) -> pa.Table:
-    return documents_to_table({"id": url, "text": text, "source": "web", "kind": "web",
-                               "url": url} for url, text in docs)
+    return documents_to_table(
+        {"id": url, "text": text, "source": "web", "kind": "web", "url": url} for url, text in docs
+    )
 
 
 def run_ours(docs: list[tuple[str, str]], keep: str = "filter") -> tuple[float, set[str]]:
@@ -67,8 +68,13 @@ def datatrove_steps(model_path: str) -> list[Any]:
 
     language = LanguageFilter(languages=["en"], language_threshold=0.65)
     language.model._model = _FastText(model_path)  # the local lid.176.ftz, no download
-    return [language, GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(),
-            FineWebQualityFilter()]
+    return [
+        language,
+        GopherRepetitionFilter(),
+        GopherQualityFilter(),
+        C4QualityFilter(),
+        FineWebQualityFilter(),
+    ]
 
 
 def run_datatrove(docs: list[tuple[str, str]], model_path: str) -> tuple[float, set[str]]:
@@ -95,8 +101,9 @@ def run_datatrove_every_filter(docs: list[tuple[str, str]], model_path: str) -> 
     return time.perf_counter() - started
 
 
-def explain_differences(docs: list[tuple[str, str]], ours: set[str], theirs: set[str]
-                        ) -> list[dict[str, Any]]:
+def explain_differences(
+    docs: list[tuple[str, str]], ours: set[str], theirs: set[str]
+) -> list[dict[str, Any]]:
     """For each document one side keeps and the other drops: our reasons, and datatrove's
     FineWeb filter on the text as it was before its C4 filter rewrote it."""
     from datatrove.data import Document
@@ -108,9 +115,14 @@ def explain_differences(docs: list[tuple[str, str]], ours: set[str], theirs: set
     out = []
     for row in measured.to_pylist():
         result = FineWebQualityFilter().filter(Document(text=texts[row["id"]], id=row["id"]))
-        out.append({"id": row["id"], "kept_by": "datatrove" if row["id"] in theirs else "ours",
-                    "our_reasons": row["reasons"],
-                    "datatrove_fineweb_on_original_text": result if result is True else result[1]})
+        out.append(
+            {
+                "id": row["id"],
+                "kept_by": "datatrove" if row["id"] in theirs else "ours",
+                "our_reasons": row["reasons"],
+                "datatrove_fineweb_on_original_text": result if result is True else result[1],
+            }
+        )
     return out
 
 
@@ -126,42 +138,74 @@ def main() -> None:
     for number in (1, 2):
         ours, our_kept = run_ours(docs)
         theirs, their_kept = run_datatrove(docs, model_path)
-        passes.append({"mode": "chained", "pass": number, "ours_seconds": ours,
-                       "datatrove_seconds": theirs, "ours_kept": len(our_kept),
-                       "datatrove_kept": len(their_kept),
-                       "kept_by_both": len(our_kept & their_kept)})
+        passes.append(
+            {
+                "mode": "chained",
+                "pass": number,
+                "ours_seconds": ours,
+                "datatrove_seconds": theirs,
+                "ours_kept": len(our_kept),
+                "datatrove_kept": len(their_kept),
+                "kept_by_both": len(our_kept & their_kept),
+            }
+        )
     for number in (1, 2):
         ours, _ = run_ours(docs, keep="all")
         theirs = run_datatrove_every_filter(docs, model_path)
-        passes.append({"mode": "every filter", "pass": number, "ours_seconds": ours,
-                       "datatrove_seconds": theirs})
+        passes.append(
+            {
+                "mode": "every filter",
+                "pass": number,
+                "ours_seconds": ours,
+                "datatrove_seconds": theirs,
+            }
+        )
     for p in passes:
-        p |= {"ours_mb_s": megabytes / p["ours_seconds"],
-              "datatrove_mb_s": megabytes / p["datatrove_seconds"],
-              "ours_docs_s": len(docs) / p["ours_seconds"],
-              "datatrove_docs_s": len(docs) / p["datatrove_seconds"],
-              "speedup": p["datatrove_seconds"] / p["ours_seconds"]}
+        p |= {
+            "ours_mb_s": megabytes / p["ours_seconds"],
+            "datatrove_mb_s": megabytes / p["datatrove_seconds"],
+            "ours_docs_s": len(docs) / p["ours_seconds"],
+            "datatrove_docs_s": len(docs) / p["datatrove_seconds"],
+            "speedup": p["datatrove_seconds"] / p["ours_seconds"],
+        }
     differences = explain_differences(docs, our_kept, their_kept)
     print(f"{len(docs)} documents, {megabytes:.2f} MB; machine {platform.node()}")
-    print("\n| mode | pass | ours s | ours MB/s | ours docs/s | datatrove s | datatrove MB/s | "
-          "datatrove docs/s | speed-up | kept (ours / datatrove / both) |")
+    print(
+        "\n| mode | pass | ours s | ours MB/s | ours docs/s | datatrove s | datatrove MB/s | "
+        "datatrove docs/s | speed-up | kept (ours / datatrove / both) |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for p in passes:
-        kept = (f"{p['ours_kept']} / {p['datatrove_kept']} / {p['kept_by_both']}"
-                if "ours_kept" in p else "-")
-        print(f"| {p['mode']} | {p['pass']} | {p['ours_seconds']:.2f} | {p['ours_mb_s']:.2f} | "
-              f"{p['ours_docs_s']:.0f} | {p['datatrove_seconds']:.2f} | "
-              f"{p['datatrove_mb_s']:.3f} | {p['datatrove_docs_s']:.1f} | "
-              f"{p['speedup']:.1f}x | {kept} |")
+        kept = (
+            f"{p['ours_kept']} / {p['datatrove_kept']} / {p['kept_by_both']}"
+            if "ours_kept" in p
+            else "-"
+        )
+        print(
+            f"| {p['mode']} | {p['pass']} | {p['ours_seconds']:.2f} | {p['ours_mb_s']:.2f} | "
+            f"{p['ours_docs_s']:.0f} | {p['datatrove_seconds']:.2f} | "
+            f"{p['datatrove_mb_s']:.3f} | {p['datatrove_docs_s']:.1f} | "
+            f"{p['speedup']:.1f}x | {kept} |"
+        )
     print("\nkept by one side only (chained):")
     for d in differences:
-        print(f"  {d['id']}: kept by {d['kept_by']}; our reasons {d['our_reasons']}; datatrove's "
-              f"FineWeb filter on the text before C4 rewrote it: "
-              f"{d['datatrove_fineweb_on_original_text']}")
+        print(
+            f"  {d['id']}: kept by {d['kept_by']}; our reasons {d['our_reasons']}; datatrove's "
+            f"FineWeb filter on the text before C4 rewrote it: "
+            f"{d['datatrove_fineweb_on_original_text']}"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"documents": len(docs), "megabytes": megabytes,
-                                         "passes": passes, "differences": differences},
-                                        indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "documents": len(docs),
+                    "megabytes": megabytes,
+                    "passes": passes,
+                    "differences": differences,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

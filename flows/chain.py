@@ -33,8 +33,11 @@ def _counts(summary: dict[str, Any]) -> str:
     stats = summary["stats"]
     dropped = ", ".join(f"{k} {v}" for k, v in sorted(stats["dropped"].items()))
     state = "skipped (done)" if summary["skipped"] else f"{stats['seconds']:.1f}s"
-    return (f"{summary['part']}: {stats['docs_in']} in, {stats['docs_kept']} kept"
-            + (f", dropped {dropped}" if dropped else "") + f" [{state}]")
+    return (
+        f"{summary['part']}: {stats['docs_in']} in, {stats['docs_kept']} kept"
+        + (f", dropped {dropped}" if dropped else "")
+        + f" [{state}]"
+    )
 
 
 @task(name="ingest-file", **TASK_OPTIONS)
@@ -67,8 +70,12 @@ def dedup_cluster_task(root: str, config: RunConfig, parts: list[str]) -> dict[s
     summary = steps.dedup_cluster_step(RunDir(root), config, parts)
     get_run_logger().info(
         "[dedup] %d clusters, %d exact + %d near duplicates (%d of earlier runs' documents)%s",
-        summary["clusters"], summary["exact_duplicate"], summary["near_duplicate"],
-        summary["dropped_for_previous_runs"], " [skipped (done)]" if summary["skipped"] else "")
+        summary["clusters"],
+        summary["exact_duplicate"],
+        summary["near_duplicate"],
+        summary["dropped_for_previous_runs"],
+        " [skipped (done)]" if summary["skipped"] else "",
+    )
     return summary
 
 
@@ -130,7 +137,8 @@ def run_chain(
     root = str(run.root)
     manifest = run.manifest()
     run.update_manifest(
-        gristmill_version=__version__, schema_version=SCHEMA_VERSION,
+        gristmill_version=__version__,
+        schema_version=SCHEMA_VERSION,
         created=manifest.get("created") or datetime.now(UTC).isoformat(timespec="seconds"),
         config=config.model_dump(mode="json"),
         config_hash=stable_hash(config.model_dump(mode="json")),
@@ -141,11 +149,13 @@ def run_chain(
 
     def record(stage: str, started: float, skipped: bool, summary: dict[str, Any]) -> None:
         seconds = round(time.perf_counter() - started, 3)
-        run.update_manifest(stages={stage: {"status": "done", "skipped": skipped,
-                                            "seconds": seconds}})
+        run.update_manifest(
+            stages={stage: {"status": "done", "skipped": skipped, "seconds": seconds}}
+        )
         results[stage] = {"skipped": skipped, "seconds": seconds, **summary}
-        logger.info("[%s] %s in %.1fs", stage, "skipped (up to date)" if skipped else "done",
-                    seconds)
+        logger.info(
+            "[%s] %s in %.1fs", stage, "skipped (up to date)" if skipped else "done", seconds
+        )
 
     items = steps.plan_inputs(config)
     parts: list[str] = []  # the partitions ingest wrote; every later stage works on these
@@ -164,7 +174,8 @@ def run_chain(
         if stage in ("ingest", "langid", "quality", "dedup"):
             section = config.sources if stage == "ingest" else getattr(config, stage)
             section_json = (
-                [s.model_dump(mode="json") for s in section] if stage == "ingest"
+                [s.model_dump(mode="json") for s in section]
+                if stage == "ingest"
                 else section.model_dump(mode="json")
             )
             extra = dedup_units.stage_summary(run, config.dedup) if stage == "dedup" else None
@@ -172,8 +183,14 @@ def run_chain(
                 run, stage, section_json, summaries, time.perf_counter() - started, extra
             )
             counts = stage_record["counts"]
-            logger.info("[%s] %d in -> %d kept, %d dropped %s", stage, counts["docs_in"],
-                        counts["docs_kept"], counts["docs_dropped"], counts["dropped"] or "")
+            logger.info(
+                "[%s] %d in -> %d kept, %d dropped %s",
+                stage,
+                counts["docs_in"],
+                counts["docs_kept"],
+                counts["docs_dropped"],
+                counts["dropped"] or "",
+            )
             record(stage, started, all(s["skipped"] for s in summaries), {"counts": counts})
         elif stage == "tokenizer":
             summary = tokenizer_task(root, config, parts)
@@ -183,9 +200,16 @@ def run_chain(
             record(stage, started, summary["skipped"], {"objectives": summary["objectives"]})
         elif stage == "train":
             summary = train_task(root, config)
-            record(stage, started, summary["skipped"],
-                   {"checkpoint": summary["checkpoint"], "first_loss": summary["first_loss"],
-                    "last_loss": summary["last_loss"]})
+            record(
+                stage,
+                started,
+                summary["skipped"],
+                {
+                    "checkpoint": summary["checkpoint"],
+                    "first_loss": summary["first_loss"],
+                    "last_loss": summary["last_loss"],
+                },
+            )
         elif stage == "card":
             summary = card_task(root, config, title)
             record(stage, started, summary["skipped"], {"paths": summary["paths"]})

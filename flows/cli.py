@@ -24,10 +24,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--until", default="card", choices=STAGES, metavar="STAGE",
-                       help=f"stop after this stage ({', '.join(STAGES)})")
-        p.add_argument("--runner", default="threads", choices=("threads", "dask"),
-                       help="threads: this machine's cores (default); dask: a Dask cluster")
+        p.add_argument(
+            "--until",
+            default="card",
+            choices=STAGES,
+            metavar="STAGE",
+            help=f"stop after this stage ({', '.join(STAGES)})",
+        )
+        p.add_argument(
+            "--runner",
+            default="threads",
+            choices=("threads", "dask"),
+            help="threads: this machine's cores (default); dask: a Dask cluster",
+        )
         p.add_argument("--workers", type=int, default=None, help="parallel tasks (default: cores)")
 
     run = sub.add_parser("run", help="run a config through the chain")
@@ -58,8 +67,9 @@ def demo_config(out: Path) -> Path:
     return path
 
 
-def execute(config: RunConfig, out: Path, until: str, runner: str, workers: int | None,
-            title: str) -> dict[str, Any]:
+def execute(
+    config: RunConfig, out: Path, until: str, runner: str, workers: int | None, title: str
+) -> dict[str, Any]:
     from flows.chain import run_chain
     from flows.runners import make_task_runner
 
@@ -77,17 +87,22 @@ def report(out: Path, results: dict[str, Any]) -> None:
             line += f"  {counts['docs_in']} in -> {counts['docs_kept']} kept"
         print(line)
     where = {
-        "documents": out / "dedup", "dropped": out / "dropped", "tokenizer":
-        out / "tokenizer" / "tokenizer.json", "shards": out / "shards",
-        "checkpoint": out / "train" / "checkpoint.pt", "card": out / "card" / "README.md",
+        "documents": out / "dedup",
+        "dropped": out / "dropped",
+        "tokenizer": out / "tokenizer" / "tokenizer.json",
+        "shards": out / "shards",
+        "checkpoint": out / "train" / "checkpoint.pt",
+        "card": out / "card" / "README.md",
     }
     print("outputs:")
     for name, path in where.items():
         if path.exists():
             print(f"  {name:<10} {path}")
     if "train" in results and results["train"].get("first_loss") is not None:
-        print(f"  loss       {results['train']['first_loss']:.3f} -> "
-              f"{results['train']['last_loss']:.3f}")
+        print(
+            f"  loss       {results['train']['first_loss']:.3f} -> "
+            f"{results['train']['last_loss']:.3f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

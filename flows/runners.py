@@ -28,7 +28,11 @@ def make_task_runner(kind: str = "threads", workers: int | None = None) -> Any:
             return DaskTaskRunner(address=address)
         return DaskTaskRunner(
             cluster_class="distributed.LocalCluster",
-            cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
-                            "dashboard_address": None},
+            cluster_kwargs={
+                "n_workers": workers,
+                "threads_per_worker": 1,
+                "processes": True,
+                "dashboard_address": None,
+            },
         )
     raise ValueError(f"unknown runner {kind!r}; expected one of {', '.join(RUNNERS)}")

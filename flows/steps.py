@@ -59,8 +59,12 @@ def plan_inputs(config: RunConfig) -> list[SourceFile]:
 
 
 def _summary(partition: Partition, skipped: bool) -> dict[str, Any]:
-    return {"part": partition.name, "skipped": skipped, "stats": partition.stats.to_dict(),
-            "kept_sha256": partition.kept_sha256}
+    return {
+        "part": partition.name,
+        "skipped": skipped,
+        "stats": partition.stats.to_dict(),
+        "kept_sha256": partition.kept_sha256,
+    }
 
 
 def _unit_record_path(run: RunDir, item: SourceFile) -> Path:
@@ -77,8 +81,12 @@ def ingest_step(run: RunDir, config: RunConfig, item: SourceFile) -> list[dict[s
     from pipeline.rundir import atomic_write_json, read_json
 
     source = config.source(item.source)
-    fp = fingerprint("ingest", source.model_dump(mode="json"), item.rel_path,
-                     unit_fingerprint(source, Path(item.path)))
+    fp = fingerprint(
+        "ingest",
+        source.model_dump(mode="json"),
+        item.rel_path,
+        unit_fingerprint(source, Path(item.path)),
+    )
     record_path = _unit_record_path(run, item)
     if record_path.is_file():
         try:
@@ -93,12 +101,24 @@ def ingest_step(run: RunDir, config: RunConfig, item: SourceFile) -> list[dict[s
     summaries = []
     for index, part in enumerate(iter_partitions(source, Path(item.path), item.rel_path)):
         name = f"{item.part}-{index:05d}"
-        meta = {"source": item.source, "path": item.rel_path, "unit": item.part,
-                "files": part.files, "file_bytes": part.file_bytes}
+        meta = {
+            "source": item.source,
+            "path": item.rel_path,
+            "unit": item.part,
+            "files": part.files,
+            "file_bytes": part.file_bytes,
+        }
         written = run.write_partition("ingest", name, fp, part.result, meta)
         summaries.append(_summary(written, skipped=False))
-    atomic_write_json(record_path, {"fingerprint": fp, "source": item.source,
-                                    "path": item.rel_path, "parts": [s["part"] for s in summaries]})
+    atomic_write_json(
+        record_path,
+        {
+            "fingerprint": fp,
+            "source": item.source,
+            "path": item.rel_path,
+            "parts": [s["part"] for s in summaries],
+        },
+    )
     return summaries
 
 
@@ -157,7 +177,11 @@ def dedup_step(run: RunDir, config: RunConfig, parts: list[str]) -> list[dict[st
 
 
 def finish_stage(
-    run: RunDir, stage: str, config_section: Any, summaries: list[dict[str, Any]], seconds: float,
+    run: RunDir,
+    stage: str,
+    config_section: Any,
+    summaries: list[dict[str, Any]],
+    seconds: float,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Merge partition stats into `<stage>/_stage.json` and drop partitions of old configs."""
@@ -194,17 +218,23 @@ def tokenizer_step(run: RunDir, config: RunConfig, parts: list[str]) -> dict[str
 
     inputs = [run.kept_path("dedup", p) for p in parts]
     out = run.root / "tokenizer" / "tokenizer.json"
-    fp = fingerprint("tokenizer", [file_sha256(p) for p in inputs],
-                     config.section_hash("tokenizer"))
+    fp = fingerprint(
+        "tokenizer", [file_sha256(p) for p in inputs], config.section_hash("tokenizer")
+    )
     cached = _stage_cached(run, "tokenizer", fp, [out])
     if cached and file_sha256(out) == cached.get("sha256"):
         return {**cached, "skipped": True}
     started = time.perf_counter()
     info = train_tokenizer(inputs, out, config.tokenizer)
-    record = {"stage": "tokenizer", "fingerprint": fp, "path": "tokenizer/tokenizer.json",
-              "sha256": file_sha256(out), "info": info,
-              "config": config.tokenizer.model_dump(mode="json"),
-              "wall_seconds": round(time.perf_counter() - started, 3)}
+    record = {
+        "stage": "tokenizer",
+        "fingerprint": fp,
+        "path": "tokenizer/tokenizer.json",
+        "sha256": file_sha256(out),
+        "info": info,
+        "config": config.tokenizer.model_dump(mode="json"),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+    }
     run.write_stage_record("tokenizer", record)
     return {**record, "skipped": False}
 
@@ -230,8 +260,12 @@ def shards_step(
 
     inputs = [run.kept_path("dedup", p) for p in parts]
     tokenizer = run.root / "tokenizer" / "tokenizer.json"
-    fp = fingerprint("shards", [file_sha256(p) for p in inputs], file_sha256(tokenizer),
-                     config.section_hash("shards"))
+    fp = fingerprint(
+        "shards",
+        [file_sha256(p) for p in inputs],
+        file_sha256(tokenizer),
+        config.section_hash("shards"),
+    )
     out = run.root / "shards"
     objectives = list(config.shards.objectives)
     cached = _stage_cached(run, "shards", fp, [out / o / "manifest.json" for o in objectives])
@@ -240,14 +274,20 @@ def shards_step(
     started = time.perf_counter()
     for objective in objectives:
         run.reset_dir(out / objective)
+
     def report(done: dict[str, int]) -> None:
         if progress:
             progress(f"[shards] {done['docs']} documents encoded, {done['rows']} rows written")
 
     manifests = build_shards(inputs, tokenizer, out, config.shards, progress=report)
-    record = {"stage": "shards", "fingerprint": fp, "objectives": objectives,
-              "manifests": manifests, "config": config.shards.model_dump(mode="json"),
-              "wall_seconds": round(time.perf_counter() - started, 3)}
+    record = {
+        "stage": "shards",
+        "fingerprint": fp,
+        "objectives": objectives,
+        "manifests": manifests,
+        "config": config.shards.model_dump(mode="json"),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+    }
     run.write_stage_record("shards", record)
     return {**record, "skipped": False}
 
@@ -256,8 +296,9 @@ def train_step(run: RunDir, config: RunConfig, progress: Progress | None = None)
     """Train a model on the shards of `train.objective` -> `train/checkpoint.pt`."""
     shards_dir = run.root / "shards" / config.train.objective
     out = run.root / "train"
-    fp = fingerprint("train", file_sha256(shards_dir / "manifest.json"),
-                     config.section_hash("train"))
+    fp = fingerprint(
+        "train", file_sha256(shards_dir / "manifest.json"), config.section_hash("train")
+    )
     cached = _stage_cached(run, "train", fp, [out / "checkpoint.pt", out / "metrics.jsonl"])
     if cached:
         return {**cached, "skipped": True}
@@ -266,11 +307,17 @@ def train_step(run: RunDir, config: RunConfig, progress: Progress | None = None)
 
     result = train(shards_dir, out, config.train, progress=progress)
     record = {
-        "stage": "train", "fingerprint": fp, "checkpoint": "train/checkpoint.pt",
-        "metrics": "train/metrics.jsonl", "steps": result.steps,
-        "first_loss": result.losses[0], "last_loss": result.losses[-1],
-        "val_losses": result.val_losses, "tokens_seen": result.tokens_seen,
-        "parameters": result.parameters, "device": result.device,
+        "stage": "train",
+        "fingerprint": fp,
+        "checkpoint": "train/checkpoint.pt",
+        "metrics": "train/metrics.jsonl",
+        "steps": result.steps,
+        "first_loss": result.losses[0],
+        "last_loss": result.losses[-1],
+        "val_losses": result.val_losses,
+        "tokens_seen": result.tokens_seen,
+        "parameters": result.parameters,
+        "device": result.device,
         "train_seconds": round(result.seconds, 3),
         "config": config.train.model_dump(mode="json"),
         "wall_seconds": round(time.perf_counter() - started, 3),
@@ -290,7 +337,11 @@ def card_step(run: RunDir, config: RunConfig, title: str = "gristmill run") -> d
         return {**cached, "skipped": True}
     started = time.perf_counter()
     build_card(run, config, title=title)
-    record = {"stage": "card", "fingerprint": fp, "paths": ["card/README.md", "card/card.json"],
-              "wall_seconds": round(time.perf_counter() - started, 3)}
+    record = {
+        "stage": "card",
+        "fingerprint": fp,
+        "paths": ["card/README.md", "card/card.json"],
+        "wall_seconds": round(time.perf_counter() - started, 3),
+    }
     run.write_stage_record("card", record)
     return {**record, "skipped": False}

@@ -69,8 +69,9 @@ class RunConfig(BaseModel):
         for section in ("langid", "quality"):
             unknown = sorted(n for n in getattr(self, section).per_source if n not in names)
             if unknown:
-                raise ValueError(f"{section}.per_source names unknown sources: "
-                                 f"{', '.join(unknown)}")
+                raise ValueError(
+                    f"{section}.per_source names unknown sources: {', '.join(unknown)}"
+                )
         return self
 
     def section_hash(self, section: str) -> str:

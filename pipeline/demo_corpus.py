@@ -37,8 +37,20 @@ MAX_DOC_BYTES = 100_000
 #: Standard-library folders that are tests, third-party packages, generated data or the
 #: reference text itself (which has its own source).
 STDLIB_SKIP_DIRS = frozenset(
-    {"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__",
-     "lib-dynload", "ensurepip", "pydoc_data", "encodings", "turtledemo", "lib2to3"}
+    {
+        "test",
+        "tests",
+        "idle_test",
+        "site-packages",
+        "dist-packages",
+        "__pycache__",
+        "lib-dynload",
+        "ensurepip",
+        "pydoc_data",
+        "encodings",
+        "turtledemo",
+        "lib2to3",
+    }
 )
 
 Line = dict[str, Any]

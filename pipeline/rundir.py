@@ -141,7 +141,11 @@ class RunDir:
         ):
             return None
         return Partition(
-            stage, part, fp, record["kept_sha256"], StageStats.from_dict(record["stats"]),
+            stage,
+            part,
+            fp,
+            record["kept_sha256"],
+            StageStats.from_dict(record["stats"]),
             record.get("meta", {}),
         )
 

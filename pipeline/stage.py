@@ -68,8 +68,11 @@ class StageStats:
         self.bytes_in += other.bytes_in
         self.bytes_kept += other.bytes_kept
         self.seconds += other.seconds
-        for mine, theirs in ((self.dropped, other.dropped), (self.flagged, other.flagged),
-                             (self.rule_failures, other.rule_failures)):
+        for mine, theirs in (
+            (self.dropped, other.dropped),
+            (self.flagged, other.flagged),
+            (self.rule_failures, other.rule_failures),
+        ):
             for reason, count in theirs.items():
                 mine[reason] = mine.get(reason, 0) + count
         return self
@@ -118,16 +121,15 @@ def split_by_reasons(
     them.
     """
     if len(decisions) != table.num_rows:
-        raise AccountingError(
-            f"{stage}: {len(decisions)} decisions for {table.num_rows} documents")
+        raise AccountingError(f"{stage}: {len(decisions)} decisions for {table.num_rows} documents")
     lists = [d for d in decisions if d is not None and not isinstance(d, str)]
     reasons: list[str | None] = [
-        d if d is None or isinstance(d, str) else (d[0] if d else None) for d in decisions]
+        d if d is None or isinstance(d, str) else (d[0] if d else None) for d in decisions
+    ]
     counts = Counter(r for r in reasons if r is not None)
     stats = StageStats(stage=stage, docs_in=table.num_rows, bytes_in=text_bytes(table))
     if lists:
-        all_lists = [[] if d is None else [d] if isinstance(d, str) else list(d)
-                     for d in decisions]
+        all_lists = [[] if d is None else [d] if isinstance(d, str) else list(d) for d in decisions]
         stats.rule_failures = dict(Counter(r for rules in all_lists for r in dict.fromkeys(rules)))
         table = set_column(table, REASONS, pa.array(all_lists, type=pa.list_(pa.string())))
     if keep == "all" or not counts:

@@ -50,7 +50,8 @@ def test_dropped_documents_keep_their_reason(finished_run: dict) -> None:
     for stage in FUNNEL:
         for path in (run.root / "dropped" / stage).glob("*.parquet"):
             reasons.setdefault(stage, set()).update(
-                pq.read_table(path, columns=["reason"]).column("reason").to_pylist())
+                pq.read_table(path, columns=["reason"]).column("reason").to_pylist()
+            )
     assert reasons["ingest"] == {"invalid_json"}
     assert "lang_not_kept" in reasons["langid"]  # the French documents
     assert {"exact_duplicate", "near_duplicate"} <= reasons["dedup"]

@@ -23,17 +23,47 @@ from pipeline.dedup.union_find import connected_components
 from pipeline.rundir import RunDir, file_sha256, write_parquet
 from pipeline.schema import documents_to_table
 
-WORDS = ["river", "mill", "stone", "grain", "wheel", "water", "north", "field", "harvest", "bread",
-         "market", "bridge", "lantern", "copper", "meadow", "valley", "orchard", "barley",
-         "harness", "shutter", "anvil", "ledger", "chimney", "quarry", "thistle", "ferry",
-         "beacon", "granary", "kettle", "saddle", "furrow", "lattice"]
+WORDS = [
+    "river",
+    "mill",
+    "stone",
+    "grain",
+    "wheel",
+    "water",
+    "north",
+    "field",
+    "harvest",
+    "bread",
+    "market",
+    "bridge",
+    "lantern",
+    "copper",
+    "meadow",
+    "valley",
+    "orchard",
+    "barley",
+    "harness",
+    "shutter",
+    "anvil",
+    "ledger",
+    "chimney",
+    "quarry",
+    "thistle",
+    "ferry",
+    "beacon",
+    "granary",
+    "kettle",
+    "saddle",
+    "furrow",
+    "lattice",
+]
 
 REAL_ISH = [
     "Permission is hereby granted, free of charge, to any person obtaining a copy of this "
-    "software and associated documentation files (the \"Software\"), to deal in the Software "
+    'software and associated documentation files (the "Software"), to deal in the Software '
     "without restriction, including without limitation the rights to use, copy, modify.",
     "Copyright © 2019–2024 Jürgen Müller <jm@example.invalid>\n\tLicensed under the Apache "
-    "License, Version 2.0 (the \"License\"); you may not use this file except in compliance.",
+    'License, Version 2.0 (the "License"); you may not use this file except in compliance.',
     "日本語の文書、そして English words mixed in; naïve café déjà vu — œuvre ΣΟΦΙΑ σοφίας.",
     "def main(argv: list[str]) -> int:\n    return len(argv)  # __init__ snake_case_name\n",
     "short one",
@@ -89,8 +119,10 @@ def test_code_documents_use_the_code_shingle_setting() -> None:
     assert np.array_equal(signatures[1], as_words.hashvalues)
 
 
-@pytest.mark.parametrize(("threshold", "num_perm"),
-                         [(0.8, 128), (0.9, 128), (0.5, 128), (0.7, 256), (0.85, 64), (0.95, 100)])
+@pytest.mark.parametrize(
+    ("threshold", "num_perm"),
+    [(0.8, 128), (0.9, 128), (0.5, 128), (0.7, 256), (0.85, 64), (0.95, 100)],
+)
 def test_bands_and_rows_equal_datasketch_choice(threshold: float, num_perm: int) -> None:
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     assert optimal_bands_rows(threshold, num_perm) == (lsh.b, lsh.r)
@@ -192,7 +224,8 @@ def write_partitions(root: Path, parts: dict[str, list[str]], source: str = "web
     for part, texts in parts.items():
         table = documents_to_table(
             {"id": f"{part}/{i}", "text": t, "source": source, "kind": "web", "meta": {"n": i}}
-            for i, t in enumerate(texts))
+            for i, t in enumerate(texts)
+        )
         write_parquet(run.kept_path("quality", part), table)
     return run
 
@@ -213,8 +246,14 @@ def finish(run: RunDir, config: DedupConfig, summaries: list[dict]) -> None:
     runs read)."""
     from flows.steps import finish_stage
 
-    finish_stage(run, "dedup", config.model_dump(mode="json"), summaries, 0.0,
-                 units.stage_summary(run, config))
+    finish_stage(
+        run,
+        "dedup",
+        config.model_dump(mode="json"),
+        summaries,
+        0.0,
+        units.stage_summary(run, config),
+    )
 
 
 @pytest.fixture
@@ -235,8 +274,9 @@ def test_units_give_the_in_memory_decisions_and_account_for_every_document(
     plan = plan_dedup(all_texts, config)
     kept, dropped = kept_and_dropped(run, parts)
     assert kept == [i for i, r in zip(ids, plan.reasons, strict=True) if r is None]
-    assert dropped == {ids[i]: (r, ids[plan.dup_of[i]])
-                       for i, r in enumerate(plan.reasons) if r is not None}
+    assert dropped == {
+        ids[i]: (r, ids[plan.dup_of[i]]) for i, r in enumerate(plan.reasons) if r is not None
+    }
     for summary in summaries:
         stats = summary["stats"]
         assert stats["docs_in"] == stats["docs_kept"] + stats["docs_dropped"]
@@ -281,11 +321,12 @@ def test_partition_order_and_task_order_do_not_change_the_outputs(
     for part in parts:
         for path in (RunDir.kept_path, RunDir.dropped_path):
             assert file_sha256(path(one, "dedup", part)) == file_sha256(path(two, "dedup", part))
-        assert (file_sha256(units.index_path(one, part))
-                == file_sha256(units.index_path(two, part)))
-    internal = [units.plan_path] + [
-        lambda run, key=key: units.bucket_path(run, key) for key in units.bucket_keys(config)
-    ] + [lambda run, part=part: units.signature_path(run, part) for part in parts]
+        assert file_sha256(units.index_path(one, part)) == file_sha256(units.index_path(two, part))
+    internal = (
+        [units.plan_path]
+        + [lambda run, key=key: units.bucket_path(run, key) for key in units.bucket_keys(config)]
+        + [lambda run, part=part: units.signature_path(run, part) for part in parts]
+    )
     for path_of in internal:
         assert file_sha256(path_of(one)) == file_sha256(path_of(two)), path_of(one)
 
@@ -299,16 +340,23 @@ def test_incremental_run_drops_duplicates_of_previous_runs_and_never_their_docum
     first = write_partitions(tmp_path / "runs" / "day-1", {"old": old_texts})
     finish(first, config, units.run_all(first, config, ["old"]))
 
-    new_texts = [change_words(old_texts[2], rng, 1), prose(rng, 300), old_texts[4] + "\n",
-                 prose(rng, 300)]
+    new_texts = [
+        change_words(old_texts[2], rng, 1),
+        prose(rng, 300),
+        old_texts[4] + "\n",
+        prose(rng, 300),
+    ]
     new_texts.append(change_words(new_texts[1], rng, 1))  # a duplicate inside the new run
     later = DedupConfig(previous_runs=["runs/day-*"])
     second = write_partitions(tmp_path / "runs" / "day-2", {"new": new_texts})
     summaries = units.run_all(second, later, ["new"], base_dir=tmp_path)
     kept, dropped = kept_and_dropped(second, ["new"])
     assert kept == ["new/1", "new/3"]
-    assert dropped == {"new/0": ("near_duplicate", "old/2"), "new/2": ("exact_duplicate", "old/4"),
-                       "new/4": ("near_duplicate", "new/1")}
+    assert dropped == {
+        "new/0": ("near_duplicate", "old/2"),
+        "new/2": ("exact_duplicate", "old/4"),
+        "new/4": ("near_duplicate", "new/1"),
+    }
     assert summaries[0]["stats"]["docs_in"] == 5
     finish(second, later, summaries)
     assert second.stage_record("dedup")["clusters"]["dropped_for_previous_runs"] == 2
@@ -317,7 +365,9 @@ def test_incremental_run_drops_duplicates_of_previous_runs_and_never_their_docum
     third = write_partitions(tmp_path / "runs" / "day-3", {"newer": [new_texts[3], old_texts[0]]})
     units.run_all(third, later, ["newer"], base_dir=tmp_path)
     assert kept_and_dropped(third, ["newer"])[1] == {
-        "newer/0": ("exact_duplicate", "new/3"), "newer/1": ("exact_duplicate", "old/0")}
+        "newer/0": ("exact_duplicate", "new/3"),
+        "newer/1": ("exact_duplicate", "old/0"),
+    }
 
 
 def test_previous_run_with_other_settings_is_refused(tmp_path: Path) -> None:
@@ -343,16 +393,21 @@ def test_dask_local_cluster_gives_the_same_outputs(
     local = write_partitions(tmp_path / "local", corpus_parts)
     units.run_all(local, config, parts)
     spread = write_partitions(tmp_path / "dask", corpus_parts)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         client.gather(client.map(units.signature_unit, [spread] * 3, [config] * 3, parts))
         keys = units.bucket_keys(config)
         client.gather([client.submit(units.bucket_unit, spread, config, parts, k) for k in keys])
         client.submit(units.cluster_unit, spread, config, parts).result()
         client.gather(client.map(units.apply_unit, [spread] * 3, [config] * 3, parts))
     for part in parts:
-        assert (file_sha256(local.kept_path("dedup", part))
-                == file_sha256(spread.kept_path("dedup", part)))
+        assert file_sha256(local.kept_path("dedup", part)) == file_sha256(
+            spread.kept_path("dedup", part)
+        )
 
 
 # -- real near-duplicates --------------------------------------------------------------------
@@ -366,8 +421,10 @@ def test_neardup_licences_merged_pairs_are_truly_similar(shared_data: Path) -> N
     pairs = [(i, k) for i, k in enumerate(plan.dup_of) if k is not None]
     assert len(pairs) > 50  # licence texts repeat a lot
     shingles = {j: word_shingles(texts[j], 5) for pair in pairs for j in pair}
-    similar = sum(len(shingles[i] & shingles[k]) / max(1, len(shingles[i] | shingles[k])) >= 0.5
-                  for i, k in pairs)
+    similar = sum(
+        len(shingles[i] & shingles[k]) / max(1, len(shingles[i] | shingles[k])) >= 0.5
+        for i, k in pairs
+    )
     assert similar / len(pairs) >= 0.95
     assert pa.array(plan.reasons).null_count == plan.reasons.count(None)
 
@@ -376,7 +433,9 @@ def test_source_priority_must_name_sources_of_the_run(tmp_path: Path) -> None:
     from pipeline.config import ConfigError, parse_config
 
     (tmp_path / "a.jsonl").write_text('{"text": "x"}\n', encoding="utf-8")
-    data = {"sources": [{"name": "a", "kind": "web", "format": "jsonl", "paths": ["a.jsonl"]}],
-            "dedup": {"keep_policy": "source_priority", "source_priority": ["a", "b"]}}
+    data = {
+        "sources": [{"name": "a", "kind": "web", "format": "jsonl", "paths": ["a.jsonl"]}],
+        "dedup": {"keep_policy": "source_priority", "source_priority": ["a", "b"]},
+    }
     with pytest.raises(ConfigError, match="unknown sources: b"):
         parse_config(data, tmp_path)

@@ -35,8 +35,26 @@ from pipeline.ingest.warc import decode_html
 from pipeline.schema import doc_id
 from tests.ingest_helpers import check_accounting, dropped_rows, ingest, kept_rows, source
 
-WORDS = ["grain", "mill", "wheel", "river", "stone", "flour", "water", "miller", "harvest",
-         "barley", "sack", "cart", "road", "village", "market", "bread", "oven", "field"]
+WORDS = [
+    "grain",
+    "mill",
+    "wheel",
+    "river",
+    "stone",
+    "flour",
+    "water",
+    "miller",
+    "harvest",
+    "barley",
+    "sack",
+    "cart",
+    "road",
+    "village",
+    "market",
+    "bread",
+    "oven",
+    "field",
+]
 
 
 def prose(rng: random.Random, words: int) -> str:
@@ -51,12 +69,17 @@ def test_globs_expand_recursively_sorted_and_without_duplicates(tmp_path: Path) 
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("x")
     src = SourceConfig(
-        name="books", kind="book", format="text",
+        name="books",
+        kind="book",
+        format="text",
         paths=["a/**/*.txt", "a/1.txt", str(tmp_path / "b" / "*.txt"), "b/4.txt"],
     )
     files = resolve_source_files(src, tmp_path)
     assert [relative_name(f, tmp_path) for f in files] == [
-        "a/1.txt", "a/2.txt", "a/deep/er/3.txt", "b/4.txt"
+        "a/1.txt",
+        "a/2.txt",
+        "a/deep/er/3.txt",
+        "b/4.txt",
     ]
     assert all(f.is_absolute() for f in files)
 
@@ -227,10 +250,13 @@ def write_lines(path: Path, lines: list[str | bytes], compress: bool = False) ->
 
 
 def test_jsonl_lines_become_documents_with_fields_in_meta(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "web.jsonl", [
-        json.dumps({"text": "first page", "url": "https://a.invalid/1", "lang_hint": "en"}),
-        json.dumps({"text": "second\u2028page", "path": "mirror/page2.html", "n": 2}),
-    ])
+    path = write_lines(
+        tmp_path / "web.jsonl",
+        [
+            json.dumps({"text": "first page", "url": "https://a.invalid/1", "lang_hint": "en"}),
+            json.dumps({"text": "second\u2028page", "path": "mirror/page2.html", "n": 2}),
+        ],
+    )
     result = ingest(source("jsonl"), path, tmp_path)
     check_accounting(result, {})
     first, second = kept_rows(result)
@@ -244,11 +270,15 @@ def test_jsonl_lines_become_documents_with_fields_in_meta(tmp_path: Path) -> Non
 
 
 def test_jsonl_gz_and_custom_fields(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "code.jsonl.gz", [
-        json.dumps({"content": "print(1)", "sha": "abc"}),
-        json.dumps({"content": "print(2)", "sha": 7}),
-        json.dumps({"content": "print(3)"}),
-    ], compress=True)
+    path = write_lines(
+        tmp_path / "code.jsonl.gz",
+        [
+            json.dumps({"content": "print(1)", "sha": "abc"}),
+            json.dumps({"content": "print(2)", "sha": 7}),
+            json.dumps({"content": "print(3)"}),
+        ],
+        compress=True,
+    )
     src = source("jsonl", kind="code", text_field="content", id_field="sha")
     result = ingest(src, path, tmp_path)
     check_accounting(result, {"missing_id": 1})
@@ -259,13 +289,16 @@ def test_jsonl_gz_and_custom_fields(tmp_path: Path) -> None:
 
 
 def test_invalid_json_line_in_the_middle_is_dropped_and_the_rest_read(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "web.jsonl", [
-        json.dumps({"text": "before"}),
-        '{"text": "broken',
-        "[1, 2, 3]",
-        "",
-        json.dumps({"text": "after"}),
-    ])
+    path = write_lines(
+        tmp_path / "web.jsonl",
+        [
+            json.dumps({"text": "before"}),
+            '{"text": "broken',
+            "[1, 2, 3]",
+            "",
+            json.dumps({"text": "after"}),
+        ],
+    )
     result = ingest(source("jsonl"), path, tmp_path)
     check_accounting(result, {"invalid_json": 2})
     assert [d["text"] for d in kept_rows(result)] == ["before", "after"]
@@ -277,14 +310,17 @@ def test_invalid_json_line_in_the_middle_is_dropped_and_the_rest_read(tmp_path: 
 
 
 def test_jsonl_missing_text_empty_text_and_undecodable_lines(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "web.jsonl", [
-        json.dumps({"body": "no text field"}),
-        json.dumps({"text": 42}),
-        json.dumps({"text": None}),
-        json.dumps({"text": "   "}),
-        b'{"text": "caf\xe9"}',
-        json.dumps({"text": "good"}),
-    ])
+    path = write_lines(
+        tmp_path / "web.jsonl",
+        [
+            json.dumps({"body": "no text field"}),
+            json.dumps({"text": 42}),
+            json.dumps({"text": None}),
+            json.dumps({"text": "   "}),
+            b'{"text": "caf\xe9"}',
+            json.dumps({"text": "good"}),
+        ],
+    )
     result = ingest(source("jsonl"), path, tmp_path)
     check_accounting(result, {"missing_text": 3, "empty": 1, "undecodable": 1})
     rows = {row["id"]: row for row in dropped_rows(result)}
@@ -320,12 +356,14 @@ def test_parquet_rows_become_documents_across_batches(tmp_path: Path) -> None:
     n = 2600  # more than one record batch
     texts: list[str | None] = [f"row {i} text" for i in range(n)]
     texts[5], texts[6] = None, " "
-    table = pa.table({
-        "text": texts,
-        "doc": [f"d{i}" for i in range(n)],
-        "score": [i / 10 for i in range(n)],
-        "url": [f"https://p.invalid/{i}" for i in range(n)],
-    })
+    table = pa.table(
+        {
+            "text": texts,
+            "doc": [f"d{i}" for i in range(n)],
+            "score": [i / 10 for i in range(n)],
+            "url": [f"https://p.invalid/{i}" for i in range(n)],
+        }
+    )
     path = tmp_path / "rows.parquet"
     pq.write_table(table, path, row_group_size=700)
     result = ingest(source("parquet", id_field="doc"), path, tmp_path)
@@ -344,7 +382,8 @@ def test_parquet_ids_default_to_row_index(tmp_path: Path) -> None:
     result = ingest(source("parquet", text_field="body"), path, tmp_path)
     check_accounting(result, {})
     assert [d["id"] for d in kept_rows(result)] == [
-        doc_id("src", "rows.parquet:0"), doc_id("src", "rows.parquet:1")
+        doc_id("src", "rows.parquet:0"),
+        doc_id("src", "rows.parquet:1"),
     ]
 
 
@@ -384,7 +423,10 @@ ground the <b>grain</b> &amp; flour.</p>
 
 
 def response(
-    writer: WARCWriter, uri: str, body: bytes, content_type: str = "text/html; charset=utf-8",
+    writer: WARCWriter,
+    uri: str,
+    body: bytes,
+    content_type: str = "text/html; charset=utf-8",
     status: str = "200 OK",
 ) -> Any:
     headers = StatusAndHeaders(status, [("Content-Type", content_type)], protocol="HTTP/1.1")
@@ -398,18 +440,22 @@ def write_warc(path: Path, pages: int = 3, extras: bool = True) -> list[int]:
     buffer = io.BytesIO()
     writer = WARCWriter(buffer, gzip=True)
     records = [
-        response(writer, f"https://w.invalid/{i}", PAGE.format(i=i).encode())
-        for i in range(pages)
+        response(writer, f"https://w.invalid/{i}", PAGE.format(i=i).encode()) for i in range(pages)
     ]
     if extras:
         records += [
-            writer.create_warc_record("https://w.invalid/0", "request",
-                                      payload=io.BytesIO(b"GET /0 HTTP/1.1\r\n\r\n")),
+            writer.create_warc_record(
+                "https://w.invalid/0", "request", payload=io.BytesIO(b"GET /0 HTTP/1.1\r\n\r\n")
+            ),
             response(writer, "https://w.invalid/missing", b"<p>gone</p>", status="404 Not Found"),
             response(writer, "https://w.invalid/logo.png", b"\x89PNG...", "image/png"),
             response(writer, "https://w.invalid/blank", b"<html><script>1</script></html>"),
-            response(writer, "https://w.invalid/latin", "<p>Caf\xe9 cr\xe8me</p>".encode(
-                "latin-1"), "text/html; charset=ISO-8859-1"),
+            response(
+                writer,
+                "https://w.invalid/latin",
+                "<p>Caf\xe9 cr\xe8me</p>".encode("latin-1"),
+                "text/html; charset=ISO-8859-1",
+            ),
         ]
     offsets = []
     for record in records:
@@ -429,7 +475,9 @@ def test_warc_html_responses_become_documents(tmp_path: Path) -> None:
     check_accounting(result, {"empty": 1})
     kept = kept_rows(result)
     assert [d["url"] for d in kept] == [
-        "https://w.invalid/0", "https://w.invalid/1", "https://w.invalid/2",
+        "https://w.invalid/0",
+        "https://w.invalid/1",
+        "https://w.invalid/2",
         "https://w.invalid/latin",
     ]
     first = kept[0]
@@ -465,7 +513,7 @@ def test_warc_corrupt_record_is_one_drop_and_reading_goes_on(tmp_path: Path, dam
     elif damage == "truncated":
         data = data[: second + 60]
     else:
-        data = data[: second + 60] + data[offsets[2]:]
+        data = data[: second + 60] + data[offsets[2] :]
     path.write_bytes(bytes(data))
     result = ingest(source("warc"), path, tmp_path)
     check_accounting(result, {"corrupt_record": 1})
@@ -500,8 +548,10 @@ def test_html_text_folds_whitespace_and_keeps_pre() -> None:
 
 
 def test_html_text_skips_nested_navigation_and_hidden() -> None:
-    html = ('<div role="navigation"><div>menu<div>deeper</div></div>still menu</div>'
-            '<p hidden>secret</p><main><p>content</p></main><footer><p>foot</p></footer>')
+    html = (
+        '<div role="navigation"><div>menu<div>deeper</div></div>still menu</div>'
+        "<p hidden>secret</p><main><p>content</p></main><footer><p>foot</p></footer>"
+    )
     assert html_to_text(html) == "content"
 
 

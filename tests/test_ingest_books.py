@@ -13,10 +13,12 @@ from pipeline.ingest.books import normalize_whitespace, strip_gutenberg, unwrap_
 from pipeline.ingest.encoding import Undecodable, decode
 from tests.ingest_helpers import check_accounting, dropped_rows, ingest, kept_rows, meta, source
 
-PROSE = ("It was the best of times at the mill, and the river ran high with the spring rain. "
-         "The miller's daughter kept the ledger, and she wrote down every sack in a careful "
-         "hand, because the farmers did not trust the scales and the miller did not trust the "
-         "farmers. ") * 4
+PROSE = (
+    "It was the best of times at the mill, and the river ran high with the spring rain. "
+    "The miller's daughter kept the ledger, and she wrote down every sack in a careful "
+    "hand, because the farmers did not trust the scales and the miller did not trust the "
+    "farmers. "
+) * 4
 
 GUTENBERG = """\ufeffThe Project Gutenberg eBook of The Mill on the River
 
@@ -63,8 +65,10 @@ def test_gutenberg_text_without_markers_is_kept_whole_and_flagged() -> None:
 
 
 def test_older_gutenberg_small_print_header_is_removed() -> None:
-    text = ("Project Gutenberg's Etext\n\n*END*THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.04"
-            "*END*\n\nThe text.\n\nEnd of the Project Gutenberg EBook of the text\nlicence...")
+    text = (
+        "Project Gutenberg's Etext\n\n*END*THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.04"
+        "*END*\n\nThe text.\n\nEnd of the Project Gutenberg EBook of the text\nlicence..."
+    )
     body, removed = strip_gutenberg(text)
     assert body.strip() == "The text." and removed and removed["end_marker"]
 
@@ -72,31 +76,40 @@ def test_older_gutenberg_small_print_header_is_removed() -> None:
 def test_whitespace_normalisation_keeps_indentation_and_paragraphs() -> None:
     text = "Title  \r\n\r\n\r\n\r\n    an indented verse line\t\r\n  another\rlast line   \n\n\n"
     assert normalize_whitespace(text) == (
-        "Title\n\n    an indented verse line\n  another\nlast line")
+        "Title\n\n    an indented verse line\n  another\nlast line"
+    )
     assert normalize_whitespace("e\u0301") == "\u00e9"  # NFC
 
 
 def test_unwrap_joins_hard_wrapped_prose_but_not_verse() -> None:
-    prose = ("The miller rose before the sun and walked down to the\n"
-             "river, where the wheel had stopped in the night because\n"
-             "a branch was caught in it.")
+    prose = (
+        "The miller rose before the sun and walked down to the\n"
+        "river, where the wheel had stopped in the night because\n"
+        "a branch was caught in it."
+    )
     verse = "Turn, wheel, turn,\nThe grain is in,\n  the flour is out."
     assert unwrap_lines(prose + "\n\n" + verse) == " ".join(prose.split("\n")) + "\n\n" + verse
 
 
 def test_unwrap_option_applies_to_books(tmp_path: Path) -> None:
     path = tmp_path / "wrapped.txt"
-    path.write_text("The miller rose before the sun and walked down to the\n"
-                    "river, where the wheel had stopped in the night.\n")
+    path.write_text(
+        "The miller rose before the sun and walked down to the\n"
+        "river, where the wheel had stopped in the night.\n"
+    )
     result = ingest(source("text", kind="book", book={"unwrap_lines": True}), path, tmp_path)
-    assert kept_rows(result)[0]["text"] == ("The miller rose before the sun and walked down to "
-                                            "the river, where the wheel had stopped in the night.")
+    assert kept_rows(result)[0]["text"] == (
+        "The miller rose before the sun and walked down to "
+        "the river, where the wheel had stopped in the night."
+    )
 
 
 @pytest.mark.parametrize("codec", ["cp1252", "latin-1", "utf-16", "utf-8-sig"])
 def test_book_encoding_is_detected_not_assumed(tmp_path: Path, codec: str) -> None:
-    text = ("Le meunier était déjà levé à l'aube ; il descendit à la rivière où la roue "
-            "s'était arrêtée pendant la nuit, à cause d'une branche prise dans les pales. ") * 5
+    text = (
+        "Le meunier était déjà levé à l'aube ; il descendit à la rivière où la roue "
+        "s'était arrêtée pendant la nuit, à cause d'une branche prise dans les pales. "
+    ) * 5
     path = tmp_path / "livre.txt.gz"
     path.write_bytes(gzip.compress(text.encode(codec)))
     result = ingest(source("text", kind="book"), path, tmp_path)
@@ -125,14 +138,22 @@ def test_random_bytes_without_nuls_are_undecodable_or_binary(tmp_path: Path) -> 
     assert result.stats.docs_in == 1
 
 
-def _epub(path: Path, chapters: dict[str, str], spine: list[str], nav: bool = True,
-          encrypted: bool = False, container: bool = True) -> None:
+def _epub(
+    path: Path,
+    chapters: dict[str, str],
+    spine: list[str],
+    nav: bool = True,
+    encrypted: bool = False,
+    container: bool = True,
+) -> None:
     manifest = "".join(
         f'<item id="{name}" href="text/{name}.xhtml" media-type="application/xhtml+xml"/>'
-        for name in chapters)
+        for name in chapters
+    )
     if nav:
-        manifest += ('<item id="nav" href="nav.xhtml" properties="nav" '
-                     'media-type="application/xhtml+xml"/>')
+        manifest += (
+            '<item id="nav" href="nav.xhtml" properties="nav" media-type="application/xhtml+xml"/>'
+        )
     itemrefs = "".join(f'<itemref idref="{name}"/>' for name in (["nav"] if nav else []) + spine)
     opf = f"""<?xml version="1.0" encoding="utf-8"?>
 <package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id">
@@ -143,25 +164,38 @@ def _epub(path: Path, chapters: dict[str, str], spine: list[str], nav: bool = Tr
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("mimetype", "application/epub+zip")
         if container:
-            archive.writestr("META-INF/container.xml", """<?xml version="1.0"?>
+            archive.writestr(
+                "META-INF/container.xml",
+                """<?xml version="1.0"?>
 <container xmlns="urn:oasis:names:tc:opendocument:xmlns:container" version="1.0">
 <rootfiles><rootfile full-path="OEBPS/content.opf"
- media-type="application/oebps-package+xml"/></rootfiles></container>""")
+ media-type="application/oebps-package+xml"/></rootfiles></container>""",
+            )
         if encrypted:
             archive.writestr("META-INF/encryption.xml", "<encryption/>")
         archive.writestr("OEBPS/content.opf", opf)
-        archive.writestr("OEBPS/nav.xhtml", "<html><body><nav><ol><li>Contents</li></ol></nav>"
-                                            "</body></html>")
+        archive.writestr(
+            "OEBPS/nav.xhtml", "<html><body><nav><ol><li>Contents</li></ol></nav></body></html>"
+        )
         for name, body in sorted(chapters.items()):  # zip order differs from the spine
-            archive.writestr(f"OEBPS/text/{name}.xhtml",
-                             f'<?xml version="1.0" encoding="utf-8"?><html xmlns='
-                             f'"http://www.w3.org/1999/xhtml"><body>{body}</body></html>')
+            archive.writestr(
+                f"OEBPS/text/{name}.xhtml",
+                f'<?xml version="1.0" encoding="utf-8"?><html xmlns='
+                f'"http://www.w3.org/1999/xhtml"><body>{body}</body></html>',
+            )
 
 
 def test_epub_chapters_in_spine_order_without_the_table_of_contents(tmp_path: Path) -> None:
     path = tmp_path / "mill.epub"
-    _epub(path, {"a_last": "<h1>Three</h1><p>The end.</p>", "b_first": "<h1>One</h1><p>Dawn.</p>",
-                 "c_middle": "<h1>Two</h1><p>Noon.</p>"}, ["b_first", "c_middle", "a_last"])
+    _epub(
+        path,
+        {
+            "a_last": "<h1>Three</h1><p>The end.</p>",
+            "b_first": "<h1>One</h1><p>Dawn.</p>",
+            "c_middle": "<h1>Two</h1><p>Noon.</p>",
+        },
+        ["b_first", "c_middle", "a_last"],
+    )
     result = ingest(source("epub", kind="book"), path, tmp_path)
     check_accounting(result, {})
     [doc] = kept_rows(result)
@@ -171,17 +205,27 @@ def test_epub_chapters_in_spine_order_without_the_table_of_contents(tmp_path: Pa
     assert info["language"] == "en" and info["chapters"] == 3
 
 
-@pytest.mark.parametrize("damage,reason", [
-    ("not_zip", "corrupt_archive"), ("no_container", "corrupt_epub"), ("drm", "encrypted"),
-    ("no_chapters", "corrupt_epub"),
-])
+@pytest.mark.parametrize(
+    "damage,reason",
+    [
+        ("not_zip", "corrupt_archive"),
+        ("no_container", "corrupt_epub"),
+        ("drm", "encrypted"),
+        ("no_chapters", "corrupt_epub"),
+    ],
+)
 def test_damaged_epubs_are_counted_skips(tmp_path: Path, damage: str, reason: str) -> None:
     path = tmp_path / "bad.epub"
     if damage == "not_zip":
         path.write_bytes(b"%PDF-1.4 not an epub")
     else:
-        _epub(path, {"one": "<p>text</p>"}, ["one", "ghost"] if damage != "no_chapters"
-              else ["ghost"], container=damage != "no_container", encrypted=damage == "drm")
+        _epub(
+            path,
+            {"one": "<p>text</p>"},
+            ["one", "ghost"] if damage != "no_chapters" else ["ghost"],
+            container=damage != "no_container",
+            encrypted=damage == "drm",
+        )
     result = ingest(source("epub", kind="book"), path, tmp_path)
     check_accounting(result, {reason: 1})
     assert dropped_rows(result)[0]["path"] == "bad.epub"

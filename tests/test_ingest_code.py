@@ -26,12 +26,18 @@ from tests.ingest_helpers import (
     source,
 )
 
-MIT = ("MIT License\n\nCopyright (c) 2024 Miller\n\nPermission is hereby granted, free of charge, "
-       "to any person obtaining a copy of this software...")
-APACHE = ("                                 Apache License\n"
-          "                           Version 2.0, January 2004\n")
-GPL3 = ("                    GNU GENERAL PUBLIC LICENSE\n                       Version 3, 29 June "
-        "2007\n ... use the GNU Lesser General Public License instead of this License.")
+MIT = (
+    "MIT License\n\nCopyright (c) 2024 Miller\n\nPermission is hereby granted, free of charge, "
+    "to any person obtaining a copy of this software..."
+)
+APACHE = (
+    "                                 Apache License\n"
+    "                           Version 2.0, January 2004\n"
+)
+GPL3 = (
+    "                    GNU GENERAL PUBLIC LICENSE\n                       Version 3, 29 June "
+    "2007\n ... use the GNU Lesser General Public License instead of this License."
+)
 
 TREE = {
     "LICENSE": MIT,
@@ -68,11 +74,18 @@ def write_tree(root: Path, files: dict[str, str | bytes] = TREE) -> Path:
 
 
 EXPECTED_SKIPS = {
-    "LICENSE": "license_file", "contrib/LICENSE": "license_file",
-    "proto/mill_pb2.py": "generated", "gen/api.go": "generated", "web/app.min.js": "minified",
-    "web/bundle.js": "minified", "package-lock.json": "lock_file",
-    "node_modules/left-pad/index.js": "vendored", "notes.xyz": "unknown_extension",
-    "empty.py": "empty", "assets/logo.png": "binary", "huge.py": "too_large",
+    "LICENSE": "license_file",
+    "contrib/LICENSE": "license_file",
+    "proto/mill_pb2.py": "generated",
+    "gen/api.go": "generated",
+    "web/app.min.js": "minified",
+    "web/bundle.js": "minified",
+    "package-lock.json": "lock_file",
+    "node_modules/left-pad/index.js": "vendored",
+    "notes.xyz": "unknown_extension",
+    "empty.py": "empty",
+    "assets/logo.png": "binary",
+    "huge.py": "too_large",
 }
 
 
@@ -84,12 +97,21 @@ def test_code_tree_documents_languages_licences_and_skip_reasons(tmp_path: Path)
     (root / ".git_not").mkdir()  # a dot folder that is not version control is read
     result = ingest(source("code", kind="code"), root, tmp_path)
     check_accounting(result)
-    assert {k.removeprefix("repo/"): v for k, v in reasons_by_path(result).items()} == \
-        EXPECTED_SKIPS
+    assert {
+        k.removeprefix("repo/"): v for k, v in reasons_by_path(result).items()
+    } == EXPECTED_SKIPS
     docs = {meta(d)["repo_path"]: d for d in kept_rows(result)}
-    assert sorted(docs) == ["README.md", "bin/mill-run", "bin/setup", "contrib/extra.go",
-                            "mill/__init__.py", "mill/core.py", "mill/native.c", "mill/spdx.py",
-                            "web/app.js"]
+    assert sorted(docs) == [
+        "README.md",
+        "bin/mill-run",
+        "bin/setup",
+        "contrib/extra.go",
+        "mill/__init__.py",
+        "mill/core.py",
+        "mill/native.c",
+        "mill/spdx.py",
+        "web/app.js",
+    ]
     languages = {rel: meta(d)["language"] for rel, d in docs.items()}
     assert languages["bin/mill-run"] == "Python" and languages["bin/setup"] == "Shell"
     assert languages["mill/native.c"] == "C" and languages["README.md"] == "Markdown"
@@ -113,22 +135,32 @@ def test_symlinks_are_not_followed_by_default_and_loops_end_when_followed(tmp_pa
     followed = ingest(source("code", kind="code", code={"follow_symlinks": True}), root, tmp_path)
     check_accounting(followed)
     assert {k.removeprefix("repo/"): v for k, v in reasons_by_path(followed).items()} == {
-        "a/loop": "symlink_loop", "self.py": "symlink_loop", "out.py": "symlink_escape"}
+        "a/loop": "symlink_loop",
+        "self.py": "symlink_loop",
+        "out.py": "symlink_escape",
+    }
     assert sorted(meta(d)["repo_path"] for d in kept_rows(followed)) == ["a/alias.py", "a/one.py"]
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
 def test_git_checkout_reads_tracked_files_only_with_the_commit(tmp_path: Path) -> None:
-    root = write_tree(tmp_path / "repo", {"LICENSE": GPL3, "src/a.py": "A = 1\n",
-                                          "src/b.py": "B = 2\n"})
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@invalid",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@invalid"}
+    root = write_tree(
+        tmp_path / "repo", {"LICENSE": GPL3, "src/a.py": "A = 1\n", "src/b.py": "B = 2\n"}
+    )
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@invalid",
+    }
     for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "first"]):
         subprocess.run(["git", "-C", str(root), *args], check=True, env=env)
     (root / "src" / "untracked.py").write_text("U = 3\n")
     (root / "src" / "b.py").unlink()  # tracked but deleted in the working tree
-    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=True,
-                          capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
     result = ingest(source("code", kind="code"), root, tmp_path)
     check_accounting(result, {"license_file": 1, "missing": 1})
     [doc] = kept_rows(result)
@@ -136,14 +168,20 @@ def test_git_checkout_reads_tracked_files_only_with_the_commit(tmp_path: Path) -
     assert info["repo_path"] == "src/a.py" and info["commit"] == head
     assert info["license"] == "GPL-3.0"
     plain = ingest(source("code", kind="code", code={"git": "never"}), root, tmp_path)
-    assert sorted(meta(d)["repo_path"] for d in kept_rows(plain)) == ["src/a.py",
-                                                                      "src/untracked.py"]
+    assert sorted(meta(d)["repo_path"] for d in kept_rows(plain)) == [
+        "src/a.py",
+        "src/untracked.py",
+    ]
 
 
 def _archive_files() -> dict[str, bytes]:
-    return {"proj/LICENSE": APACHE.encode(), "proj/src/main.rs": b"fn main() {}\n",
-            "proj/src/lib.rs": b"pub fn f() {}\n", "proj/Cargo.lock": b"# lock\n",
-            "proj/vendor/dep/lib.rs": b"pub fn dep() {}\n"}
+    return {
+        "proj/LICENSE": APACHE.encode(),
+        "proj/src/main.rs": b"fn main() {}\n",
+        "proj/src/lib.rs": b"pub fn f() {}\n",
+        "proj/Cargo.lock": b"# lock\n",
+        "proj/vendor/dep/lib.rs": b"pub fn dep() {}\n",
+    }
 
 
 @pytest.mark.parametrize("kind", ["tar.gz", "tar.zst", "zip"])
@@ -166,13 +204,16 @@ def test_archives_read_in_place_with_licence_from_anywhere_in_them(
         import zstandard
 
         data = buffer.getvalue()
-        path.write_bytes(gzip.compress(data) if kind == "tar.gz"
-                         else zstandard.ZstdCompressor().compress(data))
+        path.write_bytes(
+            gzip.compress(data) if kind == "tar.gz" else zstandard.ZstdCompressor().compress(data)
+        )
     result = ingest(source("code", kind="code"), path, tmp_path)
     check_accounting(result, {"license_file": 1, "lock_file": 1, "vendored": 1})
     docs = sorted(kept_rows(result), key=lambda d: d["path"])
-    assert [d["path"] for d in docs] == [f"proj.{kind}/proj/src/lib.rs",
-                                         f"proj.{kind}/proj/src/main.rs"]
+    assert [d["path"] for d in docs] == [
+        f"proj.{kind}/proj/src/lib.rs",
+        f"proj.{kind}/proj/src/main.rs",
+    ]
     assert all(meta(d)["license"] == "Apache-2.0" for d in docs)
     assert all(meta(d)["language"] == "Rust" for d in docs)
 
@@ -186,36 +227,57 @@ def test_single_source_file_is_a_unit(tmp_path: Path) -> None:
     assert doc["id"] == doc_id("src", "tool.py") and meta(doc)["language"] == "Python"
 
 
-@pytest.mark.parametrize("name,language", [
-    ("a/b/Makefile", "Makefile"), ("x.PY", "Python"), ("CMakeLists.txt", "CMake"),
-    ("lib.tar.gz", None), ("noext", None), (".bashrc", "Shell"), ("k.hpp", "C++"),
-])
+@pytest.mark.parametrize(
+    "name,language",
+    [
+        ("a/b/Makefile", "Makefile"),
+        ("x.PY", "Python"),
+        ("CMakeLists.txt", "CMake"),
+        ("lib.tar.gz", None),
+        ("noext", None),
+        (".bashrc", "Shell"),
+        ("k.hpp", "C++"),
+    ],
+)
 def test_language_from_name(name: str, language: str | None) -> None:
     assert language_from_name(name) == language
 
 
-@pytest.mark.parametrize("line,language", [
-    ("#!/usr/bin/env python3.11", "Python"), ("#!/bin/bash -e", "Shell"),
-    ("#! /usr/bin/perl -w", "Perl"), ("#!/usr/bin/env -S node --flag", "JavaScript"),
-    ("#!/usr/bin/tclsh8.6", "Tcl"), ("# not a shebang", None),
-])
+@pytest.mark.parametrize(
+    "line,language",
+    [
+        ("#!/usr/bin/env python3.11", "Python"),
+        ("#!/bin/bash -e", "Shell"),
+        ("#! /usr/bin/perl -w", "Perl"),
+        ("#!/usr/bin/env -S node --flag", "JavaScript"),
+        ("#!/usr/bin/tclsh8.6", "Tcl"),
+        ("# not a shebang", None),
+    ],
+)
 def test_language_from_shebang(line: str, language: str | None) -> None:
     assert language_from_shebang(line) == language
 
 
-@pytest.mark.parametrize("text,spdx", [
-    (MIT, "MIT"), (APACHE, "Apache-2.0"), (GPL3, "GPL-3.0"),
-    ("GNU LESSER GENERAL PUBLIC LICENSE\nVersion 2.1, February 1999", "LGPL-2.1"),
-    ("Redistribution and use in source and binary forms, with or without ... Neither the name",
-     "BSD-3-Clause"),
-    ("All rights reserved. Ask us.", "LicenseRef-unknown"),
-])
+@pytest.mark.parametrize(
+    "text,spdx",
+    [
+        (MIT, "MIT"),
+        (APACHE, "Apache-2.0"),
+        (GPL3, "GPL-3.0"),
+        ("GNU LESSER GENERAL PUBLIC LICENSE\nVersion 2.1, February 1999", "LGPL-2.1"),
+        (
+            "Redistribution and use in source and binary forms, with or without ... "
+            "Neither the name",
+            "BSD-3-Clause",
+        ),
+        ("All rights reserved. Ask us.", "LicenseRef-unknown"),
+    ],
+)
 def test_licence_texts_are_identified(text: str, spdx: str) -> None:
     assert identify_license(text) == spdx
 
 
-def test_sample_code_as_a_tree_gets_the_languages_right(shared_data: Path,
-                                                         tmp_path: Path) -> None:
+def test_sample_code_as_a_tree_gets_the_languages_right(shared_data: Path, tmp_path: Path) -> None:
     path = shared_data / "code" / "code.jsonl.gz"
     if not path.is_file():
         pytest.skip(f"{path} not found")
@@ -236,8 +298,7 @@ def test_sample_code_as_a_tree_gets_the_languages_right(shared_data: Path,
     assert set(dropped) <= {"vendored", "generated", "minified", "unknown_extension"}, dropped
     assert dropped.get("unknown_extension", 0) <= 0.02 * len(expected)
     docs = kept_rows(result)
-    agree = sum(meta(d)["language"].lower() == expected[meta(d)["repo_path"]].lower()
-                for d in docs)
+    agree = sum(meta(d)["language"].lower() == expected[meta(d)["repo_path"]].lower() for d in docs)
     assert agree >= 0.95 * len(docs)
 
 

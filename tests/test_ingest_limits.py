@@ -35,10 +35,16 @@ DATA = ("\n".join(LINES) + "\n").encode()
 SMALL = {"ratio_grace_bytes": 1 << 20, "max_expansion_ratio": 50.0}
 
 
-@pytest.mark.parametrize("suffix,compress", [
-    (".gz", gzip.compress), (".zst", zstandard.ZstdCompressor().compress),
-    (".bz2", bz2.compress), (".xz", lzma.compress), ("", lambda d: d),
-])
+@pytest.mark.parametrize(
+    "suffix,compress",
+    [
+        (".gz", gzip.compress),
+        (".zst", zstandard.ZstdCompressor().compress),
+        (".bz2", bz2.compress),
+        (".xz", lzma.compress),
+        ("", lambda d: d),
+    ],
+)
 def test_jsonl_in_every_compression_is_read_from_its_magic_bytes(
     tmp_path: Path, suffix: str, compress
 ) -> None:
@@ -137,8 +143,12 @@ def test_zip_bomb_member_in_code_archive_is_skipped(tmp_path: Path) -> None:
 def test_tar_members_escaping_the_archive_are_unsafe_and_not_read(tmp_path: Path) -> None:
     path = tmp_path / "repo.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
-        for name, body in [("pkg/good.py", b"x = 1\n"), ("../escape.py", b"evil = 1\n"),
-                           ("/etc/abs.py", b"evil = 2\n"), ("pkg/../../up.py", b"evil = 3\n")]:
+        for name, body in [
+            ("pkg/good.py", b"x = 1\n"),
+            ("../escape.py", b"evil = 1\n"),
+            ("/etc/abs.py", b"evil = 2\n"),
+            ("pkg/../../up.py", b"evil = 3\n"),
+        ]:
             info = tarfile.TarInfo(name)
             info.size = len(body)
             tar.addfile(info, io.BytesIO(body))
@@ -182,8 +192,9 @@ def test_truncated_and_non_archives_are_one_counted_skip(tmp_path: Path) -> None
 def test_document_over_the_size_cap_is_skipped_whole_never_cut(tmp_path: Path) -> None:
     path = tmp_path / "long.txt"
     path.write_text("word " * 100_000)
-    result = ingest(source("text", kind="book", limits={"max_document_bytes": 100_000}),
-                    path, tmp_path)
+    result = ingest(
+        source("text", kind="book", limits={"max_document_bytes": 100_000}), path, tmp_path
+    )
     check_accounting(result, {"too_long": 1})
     [row] = dropped_rows(result)
     assert "500,000 bytes" in meta(row)["error"] and "never cut" in meta(row)["error"]

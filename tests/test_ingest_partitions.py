@@ -22,11 +22,19 @@ def _corpus(folder: Path) -> dict:
     (folder / "big.jsonl").write_text("\n".join(lines) + "\n")
     (folder / "small.jsonl").write_text(json.dumps({"text": LINE}) + "\n")
     write_tree(folder / "repo", {"a.py": "A = 1\n", "b.py": "B = 2\n", "c.bin": "x"})
-    return {"sources": [
-        {"name": "web", "kind": "web", "format": "jsonl", "paths": ["*.jsonl"],
-         "license": "CC0-1.0", "limits": {"partition_bytes": 50_000}},
-        {"name": "code", "kind": "code", "format": "code", "paths": ["repo"], "license": "MIT"},
-    ]}
+    return {
+        "sources": [
+            {
+                "name": "web",
+                "kind": "web",
+                "format": "jsonl",
+                "paths": ["*.jsonl"],
+                "license": "CC0-1.0",
+                "limits": {"partition_bytes": 50_000},
+            },
+            {"name": "code", "kind": "code", "format": "code", "paths": ["repo"], "license": "MIT"},
+        ]
+    }
 
 
 def _ingest_all(run: RunDir, config) -> list[dict]:
@@ -62,8 +70,9 @@ def test_rerun_skips_units_and_redoes_a_unit_with_a_lost_partition(tmp_path: Pat
     again = _ingest_all(run, config)
     assert all(s["skipped"] for s in again)
     assert [s["kept_sha256"] for s in again] == [s["kept_sha256"] for s in first]
-    lost = next(s["part"] for s in first if s["part"].startswith("web-") and
-                s["part"].endswith("-00002"))
+    lost = next(
+        s["part"] for s in first if s["part"].startswith("web-") and s["part"].endswith("-00002")
+    )
     run.kept_path("ingest", lost).unlink()
     third = _ingest_all(run, config)
     unit = lost.rsplit("-", 1)[0]
@@ -86,7 +95,8 @@ def test_outputs_are_byte_identical_across_runs(tmp_path: Path) -> None:
     one = _ingest_all(RunDir(tmp_path / "one"), config)
     two = _ingest_all(RunDir(tmp_path / "two"), config)
     assert [(s["part"], s["kept_sha256"]) for s in one] == [
-        (s["part"], s["kept_sha256"]) for s in two]
+        (s["part"], s["kept_sha256"]) for s in two
+    ]
 
 
 def test_card_counts_each_unit_once_however_many_partitions(tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ from pipeline.ingest.reader import ingest_file
 from pipeline.schema import doc_id
 from tests.ingest_helpers import check_accounting, dropped_rows, ingest, kept_rows, meta, source
 
-TABLE = pa.table({"body": ["first row", None, "third row"], "key": ["k1", "k2", "k3"],
-                  "score": [0.5, 0.25, 1.0]})
+TABLE = pa.table(
+    {"body": ["first row", None, "third row"], "key": ["k1", "k2", "k3"], "score": [0.5, 0.25, 1.0]}
+)
 
 
 @pytest.mark.parametrize("layout", ["file", "stream"])
@@ -57,11 +58,19 @@ def test_hf_load_dataset_on_local_json_files(
 
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
     path = tmp_path / "part.jsonl"
-    rows = [{"content": "grain one", "sha": "a"}, {"content": "", "sha": "b"},
-            {"content": "grain three", "sha": "c"}]
+    rows = [
+        {"content": "grain one", "sha": "a"},
+        {"content": "", "sha": "b"},
+        {"content": "grain three", "sha": "c"},
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    src = source("hf", paths=["part.jsonl"], text_field="content", id_field="sha",
-                 hf={"dataset": "json", "streaming": streaming})
+    src = source(
+        "hf",
+        paths=["part.jsonl"],
+        text_field="content",
+        id_field="sha",
+        hf={"dataset": "json", "streaming": streaming},
+    )
     [unit] = resolve_source_files(src, tmp_path)
     result = ingest(src, unit, tmp_path)
     check_accounting(result, {"empty": 1})
@@ -78,8 +87,11 @@ def test_hf_hub_name_offline_fails_with_a_clear_error(monkeypatch: pytest.Monkey
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     src = source("hf", paths=[], hf={"dataset": "gristmill-test/not-reachable"})
     assert resolve_source_files(src, Path(".")) == [Path(HF_UNIT)]
-    with pytest.raises(SourceError, match=r"'gristmill-test/not-reachable'.*not reachable.*"
-                                          r"point `paths` at its files"):
+    with pytest.raises(
+        SourceError,
+        match=r"'gristmill-test/not-reachable'.*not reachable.*"
+        r"point `paths` at its files",
+    ):
         ingest_file(src, HF_UNIT, "hf:gristmill-test/not-reachable")
 
 

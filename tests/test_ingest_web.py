@@ -68,11 +68,17 @@ def test_unknown_extractor_is_a_config_error() -> None:
         source("warc", web={"extractor": "readability"})
 
 
-def _response(writer: WARCWriter, uri: str, body: bytes,
-              content_type: str = "text/html; charset=utf-8", status: str = "200 OK"):
+def _response(
+    writer: WARCWriter,
+    uri: str,
+    body: bytes,
+    content_type: str = "text/html; charset=utf-8",
+    status: str = "200 OK",
+):
     headers = StatusAndHeaders(status, [("Content-Type", content_type)], protocol="HTTP/1.1")
-    return writer.create_warc_record(uri, "response", payload=io.BytesIO(body),
-                                     http_headers=headers)
+    return writer.create_warc_record(
+        uri, "response", payload=io.BytesIO(body), http_headers=headers
+    )
 
 
 def write_warc(path: Path, bodies: list[bytes], gzip: bool = True) -> list[int]:
@@ -110,25 +116,31 @@ def test_plain_warc_with_a_corrupt_record_in_the_middle_reads_the_rest(tmp_path:
     result = ingest(source("warc"), path, tmp_path)
     check_accounting(result, {"corrupt_record": 1})
     assert [d["url"] for d in kept_rows(result)] == [
-        "https://mill.invalid/0", "https://mill.invalid/2", "https://mill.invalid/3"]
+        "https://mill.invalid/0",
+        "https://mill.invalid/2",
+        "https://mill.invalid/3",
+    ]
 
 
 def test_plain_warc_cut_inside_a_record_then_going_on_reads_the_rest(tmp_path: Path) -> None:
     path = tmp_path / "crawl.warc"
     offsets = write_warc(path, [real_page(i).encode() for i in range(4)], gzip=False)
     data = path.read_bytes()
-    path.write_bytes(data[: offsets[1] + 700] + data[offsets[2]:])  # record 1 cut short
+    path.write_bytes(data[: offsets[1] + 700] + data[offsets[2] :])  # record 1 cut short
     result = ingest(source("warc"), path, tmp_path)
     check_accounting(result, {"corrupt_record": 1})
     assert [d["url"] for d in kept_rows(result)] == [
-        "https://mill.invalid/0", "https://mill.invalid/2", "https://mill.invalid/3"]
+        "https://mill.invalid/0",
+        "https://mill.invalid/2",
+        "https://mill.invalid/3",
+    ]
 
 
 def test_gzip_warc_with_garbage_between_members_reads_on(tmp_path: Path) -> None:
     path = tmp_path / "crawl.warc.gz"
     offsets = write_warc(path, [real_page(i).encode() for i in range(3)])
     data = path.read_bytes()
-    path.write_bytes(data[: offsets[1]] + b"\x1f\x8b\x08 not really gzip" + data[offsets[1]:])
+    path.write_bytes(data[: offsets[1]] + b"\x1f\x8b\x08 not really gzip" + data[offsets[1] :])
     result = ingest(source("warc"), path, tmp_path)
     check_accounting(result, {"corrupt_record": 1})
     assert len(kept_rows(result)) == 3
@@ -147,12 +159,18 @@ def test_page_over_the_size_cap_is_too_long(tmp_path: Path) -> None:
 
 def test_mislabelled_charset_is_detected_from_the_bytes(tmp_path: Path) -> None:
     path = tmp_path / "crawl.warc.gz"
-    page = real_page().replace('<meta charset="utf-8">', "").replace(
-        "three villages", "trois villages à côté du moulin, où l'on pêchait")
+    page = (
+        real_page()
+        .replace('<meta charset="utf-8">', "")
+        .replace("three villages", "trois villages à côté du moulin, où l'on pêchait")
+    )
     buffer = io.BytesIO()
     writer = WARCWriter(buffer, gzip=True)
-    writer.write_record(_response(writer, "https://mill.invalid/fr", page.encode("cp1252"),
-                                  content_type="text/html"))
+    writer.write_record(
+        _response(
+            writer, "https://mill.invalid/fr", page.encode("cp1252"), content_type="text/html"
+        )
+    )
     path.write_bytes(buffer.getvalue())
     result = ingest(source("warc"), path, tmp_path)
     check_accounting(result, {})
@@ -167,10 +185,15 @@ def write_wet(path: Path) -> None:
     writer.write_record(writer.create_warcinfo_record("crawl.warc.wet.gz", {"software": "t"}))
     for i, text in enumerate(["Le moulin tourne.\nLa farine est blanche.", "  ", ARTICLE[0]]):
         record = writer.create_warc_record(
-            f"https://mill.invalid/{i}", "conversion", payload=io.BytesIO(text.encode()),
+            f"https://mill.invalid/{i}",
+            "conversion",
+            payload=io.BytesIO(text.encode()),
             warc_content_type="text/plain",
-            warc_headers_dict={"WARC-Refers-To": f"<urn:uuid:0000-{i}>",
-                               "WARC-Identified-Content-Language": "fra" if i == 0 else "eng"})
+            warc_headers_dict={
+                "WARC-Refers-To": f"<urn:uuid:0000-{i}>",
+                "WARC-Identified-Content-Language": "fra" if i == 0 else "eng",
+            },
+        )
         writer.write_record(record)
     path.write_bytes(buffer.getvalue())
 
@@ -203,7 +226,10 @@ def test_html_folder_is_one_unit_with_every_file_accounted(tmp_path: Path) -> No
     check_accounting(result, {"not_html": 1, "empty": 1})
     docs = kept_rows(result)
     assert [d["path"] for d in docs] == [
-        "site/guide/stones.htm", "site/guide/wheel.html.gz", "site/index.html"]
+        "site/guide/stones.htm",
+        "site/guide/wheel.html.gz",
+        "site/index.html",
+    ]
     assert docs[0]["id"] == doc_id("src", "site/guide/stones.htm")
     assert reasons_by_path(result) == {"site/empty.html": "empty", "site/style.css": "not_html"}
 

@@ -17,16 +17,26 @@ from pipeline.langid.model import ModelNotFoundError, load_model
 from pipeline.schema import documents_to_table
 from tests.corpus_fixtures import FRENCH, code_doc, english_doc
 
-GERMAN = ("Der Müller trug die schweren Steine vor dem Regen in die Scheune. Die Kinder spielten "
-          "im Hof, während der Rat über die kaputte Brücke sprach.")
+GERMAN = (
+    "Der Müller trug die schweren Steine vor dem Regen in die Scheune. Die Kinder spielten "
+    "im Hof, während der Rat über die kaputte Brücke sprach."
+)
 
 
-def docs(texts: list[str], kind: str = "web", source: str = "t",
-         paths: list[str] | None = None) -> pa.Table:
+def docs(
+    texts: list[str], kind: str = "web", source: str = "t", paths: list[str] | None = None
+) -> pa.Table:
     return documents_to_table(
-        {"id": f"{source}/{i}", "text": t, "source": source, "kind": kind,
-         "path": (paths or [f"f{i}.py"] * len(texts))[i], "meta": {}}
-        for i, t in enumerate(texts))
+        {
+            "id": f"{source}/{i}",
+            "text": t,
+            "source": source,
+            "kind": kind,
+            "path": (paths or [f"f{i}.py"] * len(texts))[i],
+            "meta": {},
+        }
+        for i, t in enumerate(texts)
+    )
 
 
 def test_langid_keeps_english_drops_french_and_skips_code() -> None:
@@ -63,14 +73,14 @@ def test_keep_all_annotates_without_dropping() -> None:
 
 
 def test_keep_list_and_cut_per_source() -> None:
-    config = LangIDConfig(per_source={"de-docs": {"languages": ["de", "en"]},
-                                      "strict": {"min_score": 0.9999}})
+    config = LangIDConfig(
+        per_source={"de-docs": {"languages": ["de", "en"]}, "strict": {"min_score": 0.9999}}
+    )
     stage = LangIDStage(config)
     assert stage(docs([GERMAN], source="de-docs")).stats.docs_kept == 1
     assert stage(docs([GERMAN], source="other")).stats.dropped == {"lang_not_kept": 1}
     rng = random.Random(2)
-    assert stage(docs([english_doc(rng)], source="strict")).stats.dropped == {
-        "lang_low_score": 1}
+    assert stage(docs([english_doc(rng)], source="strict")).stats.dropped == {"lang_low_score": 1}
 
 
 def test_newlines_become_spaces_and_long_text_is_cut() -> None:

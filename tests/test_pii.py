@@ -56,5 +56,4 @@ def test_each_kind_and_placeholder_is_configurable() -> None:
 def test_replacement_is_deterministic() -> None:
     text = "a@example.net b@example.net 8.8.8.8 1.1.1.1"
     assert redact(text, DEFAULT) == redact(text, DEFAULT)
-    assert redact(text, DEFAULT).text == (
-        "email@example.com email@example.com 192.0.2.1 192.0.2.1")
+    assert redact(text, DEFAULT).text == ("email@example.com email@example.com 192.0.2.1 192.0.2.1")

@@ -14,14 +14,16 @@ from pipeline.quality.stage import RULE_SETS
 from pipeline.quality.words import lexicon
 
 
-def measure(name: str, text: str, lang: str | None = None, path: str | None = None,
-            **settings: Any) -> dict[str, Any]:
+def measure(
+    name: str, text: str, lang: str | None = None, path: str | None = None, **settings: Any
+) -> dict[str, Any]:
     config = getattr(QualityConfig(**{name: settings}), name)
     return RULE_SETS[name](config).measure(DocumentView(text, lexicon(), lang=lang, path=path))
 
 
-def failures(name: str, text: str, lang: str | None = None, path: str | None = None,
-             **settings: Any) -> list[str]:
+def failures(
+    name: str, text: str, lang: str | None = None, path: str | None = None, **settings: Any
+) -> list[str]:
     config = getattr(QualityConfig(**{name: settings}), name)
     rule_set = RULE_SETS[name](config)
     return rule_set.failures(rule_set.measure(DocumentView(text, lexicon(), lang, path)))
@@ -33,6 +35,7 @@ def prose(words: int, word: str = "garden") -> str:
 
 
 # --- Gopher quality ---------------------------------------------------------------------------
+
 
 def test_gopher_min_words_counts_words_not_punctuation() -> None:
     assert failures("gopher_quality", prose(50)) == []
@@ -52,16 +55,22 @@ def test_gopher_mean_word_length_bounds() -> None:
     assert measure("gopher_quality", exactly_three)["gopher_mean_word_length"] == 3.0
     assert failures("gopher_quality", exactly_three) == []
     assert failures("gopher_quality", exactly_three.replace("abc", "ab", 1)) == [
-        "gopher_below_avg_word_length"]
+        "gopher_below_avg_word_length"
+    ]
     exactly_ten = " ".join(["the", "and"] + ["abcdefghij"] * 46 + ["q" * 17] * 2)
     assert measure("gopher_quality", exactly_ten)["gopher_mean_word_length"] == 10.0
     assert failures("gopher_quality", exactly_ten) == []
     assert failures("gopher_quality", exactly_ten + "q") == ["gopher_above_avg_word_length"]
 
 
-@pytest.mark.parametrize(("symbol", "reason"),
-                         [("#", "gopher_too_many_hashes"), ("…", "gopher_too_many_ellipsis"),
-                          ("...", "gopher_too_many_ellipsis")])
+@pytest.mark.parametrize(
+    ("symbol", "reason"),
+    [
+        ("#", "gopher_too_many_hashes"),
+        ("…", "gopher_too_many_ellipsis"),
+        ("...", "gopher_too_many_ellipsis"),
+    ],
+)
 def test_gopher_symbol_to_word_ratio(symbol: str, reason: str) -> None:
     at_limit = f"{symbol} " * 10 + prose(90)  # 10 symbols per 100 words
     signal = "gopher_hash_ratio" if symbol == "#" else "gopher_ellipsis_ratio"
@@ -75,8 +84,7 @@ def test_gopher_bullet_lines_ratio() -> None:
     nine = "\n".join([f"- {line}"] * 8 + [f"  • {line}", line])
     assert measure("gopher_quality", nine)["gopher_bullet_lines_ratio"] == 0.9
     assert failures("gopher_quality", nine) == []
-    assert failures("gopher_quality", "\n".join([f"- {line}"] * 10)) == [
-        "gopher_too_many_bullets"]
+    assert failures("gopher_quality", "\n".join([f"- {line}"] * 10)) == ["gopher_too_many_bullets"]
 
 
 def test_gopher_ellipsis_lines_ratio() -> None:
@@ -106,6 +114,7 @@ def test_gopher_stop_words_count_distinct_exact_words() -> None:
 
 # --- Gopher repetition ------------------------------------------------------------------------
 
+
 def test_duplicate_paragraph_fractions() -> None:
     text = "\n\n".join(["alpha beta", "gamma delta", "alpha beta", "epsilon zeta"])
     signals = measure("gopher_repetition", text)
@@ -113,8 +122,9 @@ def test_duplicate_paragraph_fractions() -> None:
     assert signals["gopher_dup_para_char_frac"] == 10 / len(text)
     assert "gopher_dup_para_frac" not in failures("gopher_repetition", text, dup_para_frac=0.25)
     assert "gopher_dup_para_frac" in failures("gopher_repetition", text, dup_para_frac=0.24)
-    assert "gopher_dup_para_char_frac" in failures("gopher_repetition", text,
-                                                   dup_para_char_frac=0.2)
+    assert "gopher_dup_para_char_frac" in failures(
+        "gopher_repetition", text, dup_para_char_frac=0.2
+    )
 
 
 def test_duplicate_line_fractions() -> None:
@@ -131,8 +141,7 @@ def test_top_ngram_character_fraction() -> None:
     assert measure("gopher_repetition", text)["gopher_top_2gram_char_frac"] == 9 / 13
     # all 2-grams once: the first seen is the top one
     assert measure("gopher_repetition", "x y z y x")["gopher_top_2gram_char_frac"] == 3 / 9
-    assert "gopher_top_2_gram" not in failures("gopher_repetition", text,
-                                               top_n_grams={2: 9 / 13})
+    assert "gopher_top_2_gram" not in failures("gopher_repetition", text, top_n_grams={2: 9 / 13})
     assert "gopher_top_2_gram" in failures("gopher_repetition", text, top_n_grams={2: 0.69})
 
 
@@ -141,7 +150,8 @@ def test_duplicated_ngram_character_fraction() -> None:
     assert measure("gopher_repetition", text)["gopher_dup_5gram_char_frac"] == 10 / 29
     assert "gopher_duplicated_5_n_grams" in failures("gopher_repetition", text)
     assert "gopher_duplicated_5_n_grams" not in failures(
-        "gopher_repetition", text, dup_n_grams={5: 10 / 29})
+        "gopher_repetition", text, dup_n_grams={5: 10 / 29}
+    )
 
 
 def test_duplicated_ngrams_skip_past_each_repeat() -> None:
@@ -161,8 +171,10 @@ def test_duplicated_ngrams_compare_joined_characters() -> None:
 
 # --- C4 ---------------------------------------------------------------------------------------
 
-FIVE = ("The first one is here. The second one is here.\n"
-        "The third one is here. The fourth one is here.\nThe fifth one is here.")
+FIVE = (
+    "The first one is here. The second one is here.\n"
+    "The third one is here. The fourth one is here.\nThe fifth one is here."
+)
 FOUR = FIVE.rsplit("\n", 1)[0]
 
 
@@ -220,8 +232,7 @@ def test_fineweb_line_punctuation_ratio() -> None:
     nine = "\n".join(["It ends here."] + [LONG_LINE] * 8)
     assert "fineweb_line_punct_ratio" in failures("fineweb", nine)
     none = "\n".join([LONG_LINE] * 8)
-    assert "fineweb_line_punct_ratio" not in failures("fineweb", none,
-                                                      line_punct_exclude_zero=True)
+    assert "fineweb_line_punct_ratio" not in failures("fineweb", none, line_punct_exclude_zero=True)
 
 
 def test_fineweb_line_punctuation_needs_the_last_character() -> None:
@@ -263,7 +274,8 @@ def test_code_line_lengths() -> None:
     assert measure("code", at_limit)["code_max_line_length"] == 1000
     assert failures("code", at_limit, max_mean_line_length=None) == []
     assert failures("code", at_limit.replace("end", "ends"), max_mean_line_length=None) == [
-        "code_max_line_length"]
+        "code_max_line_length"
+    ]
     wide = "\n".join(["y = " + "word " * 19 + "w"] * 3)  # 100 characters per line
     assert measure("code", wide)["code_mean_line_length"] == 100
     assert failures("code", wide) == []
@@ -288,8 +300,9 @@ def test_code_autogenerated_marker_in_the_first_lines() -> None:
 def test_code_encoded_data() -> None:
     blob = "A" * 1025
     assert measure("code", CODE + f"x = '{blob}'\n")["code_encoded_max_run"] == 1025
-    assert failures("code", CODE + f"x = '{blob}'\n", max_line_length=None,
-                    max_mean_line_length=None) == ["code_encoded_data"]
+    assert failures(
+        "code", CODE + f"x = '{blob}'\n", max_line_length=None, max_mean_line_length=None
+    ) == ["code_encoded_data"]
     short_blob = CODE * 20 + "key = '" + "Zm9v" * 16 + "'\n"  # 64 characters: a run, but small
     signals = measure("code", short_blob)
     assert signals["code_encoded_max_run"] == 64 and signals["code_encoded_fraction"] < 0.5
@@ -351,7 +364,8 @@ def test_book_ocr_broken_and_mixed_words() -> None:
 
 @pytest.mark.parametrize("words", [20, 127, 128, 400])
 def test_short_and_long_documents_measure_repetition_alike(
-        words: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    words: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Under 128 words the fractions are computed on strings, from 128 on hashes: same values.
     text = " ".join(f"w{i % 7} x{i % 5}" for i in range(words // 2))
     signals = measure("gopher_repetition", text)

@@ -21,8 +21,16 @@ from tests.corpus_fixtures import code_doc, write_config, write_corpus
 
 def table(texts: list[str], kind: str = "web", source: str = "s") -> pa.Table:
     return documents_to_table(
-        {"id": f"{source}/{i}", "text": t, "source": source, "kind": kind, "path": f"f{i}.py",
-         "meta": {}} for i, t in enumerate(texts))
+        {
+            "id": f"{source}/{i}",
+            "text": t,
+            "source": source,
+            "kind": kind,
+            "path": f"f{i}.py",
+            "meta": {},
+        }
+        for i, t in enumerate(texts)
+    )
 
 
 PARAGRAPHS = [
@@ -84,8 +92,9 @@ def test_keep_all_flags_and_lists_reasons_without_dropping() -> None:
 
 
 def test_suites_are_configured_per_kind_and_overridden_per_source() -> None:
-    config = QualityConfig(suites={"web": ["c4"]},
-                           per_source={"forum": {"suite": ["gopher_quality"]}})
+    config = QualityConfig(
+        suites={"web": ["c4"]}, per_source={"forum": {"suite": ["gopher_quality"]}}
+    )
     stage = QualityStage(config)
     assert config.suites["book"] == ["books"]  # kinds not named keep their default suite
     text = prose(4)
@@ -118,8 +127,9 @@ def test_refilter_from_signal_columns_equals_measuring_again() -> None:
     default = QualityStage(QualityConfig())(table(texts))
     assert redone.stats.docs_dropped > default.stats.docs_dropped  # the new thresholds bite
     assert redone.stats.dropped == again.stats.dropped
-    assert redone.dropped.column("reasons").to_pylist() == again.dropped.column(
-        "reasons").to_pylist()
+    assert (
+        redone.dropped.column("reasons").to_pylist() == again.dropped.column("reasons").to_pylist()
+    )
 
 
 def test_refilter_takes_kept_and_dropped_rows_together() -> None:
@@ -167,8 +177,9 @@ def test_output_is_deterministic_and_thread_safe() -> None:
     stage = QualityStage(QualityConfig())
     expected = stage(table(texts)).kept
     results: list[pa.Table] = []
-    threads = [threading.Thread(target=lambda: results.append(stage(table(texts)).kept))
-               for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: results.append(stage(table(texts)).kept)) for _ in range(3)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -191,8 +202,9 @@ def _book_pages(path: Path, chars: int) -> list[str]:
 def test_web_suite_decisions_on_real_pages_match_datatrove(shared_data: Path) -> None:
     # Pages of the Debian FAQ and the Jargon File; the expected drops per rule set are
     # datatrove 0.10.1's on the same pages (bench/quality_agreement.py measures all of them).
-    pages = (_book_pages(shared_data / "books" / "debian-faq.en.txt.gz", 180_000)
-             + _book_pages(shared_data / "books" / "jargon-file-4.4.7.txt.gz", 300_000))
+    pages = _book_pages(shared_data / "books" / "debian-faq.en.txt.gz", 180_000) + _book_pages(
+        shared_data / "books" / "jargon-file-4.4.7.txt.gz", 300_000
+    )
     config = QualityConfig(keep="all", pii={"enabled": False})
     kept = QualityStage(config)(table(pages)).kept
     drops = {name: 0 for name in ("gopher_quality", "gopher_repetition", "c4", "fineweb")}
@@ -212,10 +224,23 @@ DATATROVE_DROPS = {"gopher_quality": 90, "gopher_repetition": 18, "c4": 84, "fin
 def test_thresholds_list_every_active_rule_for_the_card() -> None:
     rules = thresholds(QualityConfig(gopher_quality={"max_doc_words": None}))
     words = [r for r in rules if r["signal"] == "gopher_words"]
-    assert words == [{"rule_set": "gopher_quality", "signal": "gopher_words",
-                      "reason": "gopher_short_doc", "comparison": "min", "threshold": 50}]
-    assert {r["rule_set"] for r in rules} == {"gopher_quality", "gopher_repetition", "c4",
-                                              "fineweb", "code", "books"}
+    assert words == [
+        {
+            "rule_set": "gopher_quality",
+            "signal": "gopher_words",
+            "reason": "gopher_short_doc",
+            "comparison": "min",
+            "threshold": 50,
+        }
+    ]
+    assert {r["rule_set"] for r in rules} == {
+        "gopher_quality",
+        "gopher_repetition",
+        "c4",
+        "fineweb",
+        "code",
+        "books",
+    }
 
 
 @pytest.mark.parametrize("section", ["langid", "quality"])

@@ -47,8 +47,9 @@ def test_changed_config_redoes_only_that_stage_onwards(tmp_path: Path) -> None:
     run = RunDir(tmp_path / "run")
     _run_per_partition_stages(run, load_config(path))
     corpus["config"]["quality"] = {"gopher_quality": {"min_doc_words": 20}}
-    again = _run_per_partition_stages(run, load_config(write_config(tmp_path / "in",
-                                                                    corpus["config"])))
+    again = _run_per_partition_stages(
+        run, load_config(write_config(tmp_path / "in", corpus["config"]))
+    )
     assert all(s["skipped"] for s in again["ingest"] + again["langid"])
     assert not any(s["skipped"] for s in again["quality"])
 

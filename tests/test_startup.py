@@ -38,9 +38,22 @@ def test_first_run_with_empty_prefect_home_while_both_cores_are_busy(tmp_path: P
     burners = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(2)]
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "flows.cli", "run", "--config", str(config),
-             "--out", str(tmp_path / "run"), "--until", "langid"],
-            env=env, capture_output=True, text=True, timeout=400,
+            [
+                sys.executable,
+                "-m",
+                "flows.cli",
+                "run",
+                "--config",
+                str(config),
+                "--out",
+                str(tmp_path / "run"),
+                "--until",
+                "langid",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=400,
         )
     finally:
         for burner in burners:

@@ -34,13 +34,68 @@ from pipeline.tokenizer.config import FIRST_REGULAR_ID
 REPO = Path(__file__).resolve().parents[1]
 
 WORDS = (
-    "the", "a", "miller", "ground", "grain", "into", "flour", "while", "river", "water",
-    "turned", "wheel", "stone", "every", "morning", "baker", "bought", "sacks", "of", "fine",
-    "white", "bread", "rose", "slowly", "in", "warm", "ovens", "children", "carried",
-    "baskets", "along", "dusty", "road", "toward", "market", "where", "merchants", "sold",
-    "apples", "cheese", "honey", "and", "bright", "cloth", "under", "striped", "awnings",
-    "until", "evening", "bells", "rang", "across", "quiet", "valley", "farmers", "counted",
-    "coins", "returned", "home", "singing", "old", "songs",
+    "the",
+    "a",
+    "miller",
+    "ground",
+    "grain",
+    "into",
+    "flour",
+    "while",
+    "river",
+    "water",
+    "turned",
+    "wheel",
+    "stone",
+    "every",
+    "morning",
+    "baker",
+    "bought",
+    "sacks",
+    "of",
+    "fine",
+    "white",
+    "bread",
+    "rose",
+    "slowly",
+    "in",
+    "warm",
+    "ovens",
+    "children",
+    "carried",
+    "baskets",
+    "along",
+    "dusty",
+    "road",
+    "toward",
+    "market",
+    "where",
+    "merchants",
+    "sold",
+    "apples",
+    "cheese",
+    "honey",
+    "and",
+    "bright",
+    "cloth",
+    "under",
+    "striped",
+    "awnings",
+    "until",
+    "evening",
+    "bells",
+    "rang",
+    "across",
+    "quiet",
+    "valley",
+    "farmers",
+    "counted",
+    "coins",
+    "returned",
+    "home",
+    "singing",
+    "old",
+    "songs",
 )
 EMPTY_TEXTS = ("", "   ", "\n\t")
 
@@ -61,12 +116,24 @@ def write_corpus(folder: Path) -> list[Path]:
         docs = []
         for i in range(200):
             n = 40 if i % 50 == 7 else rng.randint(1, 4)  # a few documents span several rows
-            docs.append({"id": doc_id("fixture", f"{part}:{i}"), "text": sentences(rng, n),
-                         "source": "fixture", "kind": "web"})
+            docs.append(
+                {
+                    "id": doc_id("fixture", f"{part}:{i}"),
+                    "text": sentences(rng, n),
+                    "source": "fixture",
+                    "kind": "web",
+                }
+            )
         if part == 1:
             for j, text in enumerate(EMPTY_TEXTS):
-                docs.append({"id": doc_id("fixture", f"empty:{j}"), "text": text,
-                             "source": "fixture", "kind": "web"})
+                docs.append(
+                    {
+                        "id": doc_id("fixture", f"empty:{j}"),
+                        "text": text,
+                        "source": "fixture",
+                        "kind": "web",
+                    }
+                )
         path = folder / f"part-{part:05d}.parquet"
         pq.write_table(documents_to_table(docs), path)
         files.append(path)
@@ -141,9 +208,16 @@ def test_tokenizer_training_is_byte_identical_across_processes(
     for i in range(3):
         out = tmp_path / f"{kind}-{i}.json"
         subprocess.run(
-            [sys.executable, "-c", _TRAIN_IN_SUBPROCESS, config.model_dump_json(), str(out),
-             *map(str, corpus)],
-            check=True, cwd=REPO,
+            [
+                sys.executable,
+                "-c",
+                _TRAIN_IN_SUBPROCESS,
+                config.model_dump_json(),
+                str(out),
+                *map(str, corpus),
+            ],
+            check=True,
+            cwd=REPO,
         )
         outputs.append(out.read_bytes())
     in_process = tmp_path / f"{kind}-here.json"
@@ -168,8 +242,10 @@ VOCAB = 400
 
 def many_rows(config: MLMConfig, seed: int = 7, docs: int = 200):
     rng = np.random.default_rng(0)
-    token_ids = [rng.integers(FIRST_REGULAR_ID, VOCAB, rng.integers(1, 600)).astype(np.int32)
-                 for _ in range(docs)]
+    token_ids = [
+        rng.integers(FIRST_REGULAR_ID, VOCAB, rng.integers(1, 600)).astype(np.int32)
+        for _ in range(docs)
+    ]
     ids = [f"doc-{i}" for i in range(docs)]
     return token_ids, ids, mlm_rows_batch(token_ids, ids, config, seed, VOCAB)
 
@@ -239,9 +315,7 @@ def test_mlm_same_seed_same_rows_other_copy_or_seed_other_masks() -> None:
     assert np.array_equal(first.labels, again.labels)
     # Per document, copy 1 repeats copy 0's windows with a different mask.
     per_doc = [mlm_rows(t, i, config, 11, VOCAB) for t, i in zip(token_ids, ids, strict=True)]
-    differ = [
-        not np.array_equal(r.labels[r.copy == 0], r.labels[r.copy == 1]) for r in per_doc
-    ]
+    differ = [not np.array_equal(r.labels[r.copy == 0], r.labels[r.copy == 1]) for r in per_doc]
     assert np.mean(differ) > 0.95
     for r in per_doc[:20]:
         restored = np.where(r.labels != IGNORE_INDEX, r.labels, r.input_ids)
@@ -264,8 +338,12 @@ def test_mlm_batch_equals_documents_one_by_one() -> None:
 
 # -- shards -----------------------------------------------------------------------------------
 
-SHARDS = ShardsConfig(mlm=MLMConfig(seq_len=64, dupe_factor=2), rows_per_shard=200,
-                      val_fraction=0.1, encode_batch_docs=64)
+SHARDS = ShardsConfig(
+    mlm=MLMConfig(seq_len=64, dupe_factor=2),
+    rows_per_shard=200,
+    val_fraction=0.1,
+    encode_batch_docs=64,
+)
 
 
 def read_stream(path: Path) -> pa.Table:
@@ -286,8 +364,15 @@ def test_manifest_matches_files_and_contract(built, tokenizer_file: Path) -> Non
     folder = out / "mlm"
     assert json.loads((folder / "manifest.json").read_text()) == manifest
     assert manifest["format"] == "gristmill-shards" and manifest["format_version"] == 1
-    assert manifest["special_ids"] == {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4,
-                                       "bos": 5, "eos": 6}
+    assert manifest["special_ids"] == {
+        "pad": 0,
+        "unk": 1,
+        "cls": 2,
+        "sep": 3,
+        "mask": 4,
+        "bos": 5,
+        "eos": 6,
+    }
     assert manifest["columns"] == ["input_ids", "labels", "doc_id", "copy", "chunk"]
     assert (folder / manifest["tokenizer"]).resolve() == tokenizer_file.resolve()
     assert manifest["stats"]["docs"] == {"in": 403, "encoded": 400, "empty": len(EMPTY_TEXTS)}

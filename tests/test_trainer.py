@@ -238,7 +238,10 @@ def test_sampler_shards_ranks_disjointly_covering_all_indices(rows: int) -> None
     # Works as a DataLoader sampler with worker processes (indices come from the main process).
     data = torch.arange(rows)
     loader = torch.utils.data.DataLoader(
-        data, batch_size=8, sampler=ResumableSampler(rows, seed=11), num_workers=2,
+        data,
+        batch_size=8,
+        sampler=ResumableSampler(rows, seed=11),
+        num_workers=2,
         multiprocessing_context="forkserver",  # never fork a process that may run Prefect threads
     )
     assert sorted(torch.cat(list(loader)).tolist()) == list(range(rows))

@@ -30,9 +30,20 @@ def _reasons(counts: dict[str, int]) -> str:
 
 def source_rows(run: RunDir, config: RunConfig) -> list[dict[str, Any]]:
     """Per source: licence, files, bytes read, documents produced and skipped by reason."""
-    rows = {s.name: {"name": s.name, "kind": s.kind, "format": s.format, "license": s.license,
-                     "weight": s.weight, "files": 0, "bytes_read": 0, "documents": 0,
-                     "skipped": Counter()} for s in config.sources}
+    rows = {
+        s.name: {
+            "name": s.name,
+            "kind": s.kind,
+            "format": s.format,
+            "license": s.license,
+            "weight": s.weight,
+            "files": 0,
+            "bytes_read": 0,
+            "documents": 0,
+            "skipped": Counter(),
+        }
+        for s in config.sources
+    }
     record = run.stage_record("ingest") or {}
     for part in record.get("partitions", {}):
         marker = read_json(run.marker_path("ingest", part))
@@ -74,9 +85,11 @@ def composition(run: RunDir) -> dict[str, dict[str, int]]:
             by_kind[kind] += 1
             by_lang[lang or "unknown"] += 1
             bytes_by_kind[kind] += len(text.encode())
-    return {"documents_by_kind": dict(sorted(by_kind.items())),
-            "bytes_by_kind": dict(sorted(bytes_by_kind.items())),
-            "documents_by_lang": dict(by_lang.most_common())}
+    return {
+        "documents_by_kind": dict(sorted(by_kind.items())),
+        "bytes_by_kind": dict(sorted(bytes_by_kind.items())),
+        "documents_by_lang": dict(by_lang.most_common()),
+    }
 
 
 def build_card(run: RunDir, config: RunConfig, title: str = "gristmill run") -> dict[str, Any]:
@@ -87,9 +100,21 @@ def build_card(run: RunDir, config: RunConfig, title: str = "gristmill run") -> 
         record = run.stage_record(stage)
         if record:
             counts = record["counts"]
-            funnel.append({key: counts[key] for key in (
-                "stage", "docs_in", "docs_kept", "docs_dropped", "dropped", "flagged",
-                "bytes_in", "bytes_kept")})
+            funnel.append(
+                {
+                    key: counts[key]
+                    for key in (
+                        "stage",
+                        "docs_in",
+                        "docs_kept",
+                        "docs_dropped",
+                        "dropped",
+                        "flagged",
+                        "bytes_in",
+                        "bytes_kept",
+                    )
+                }
+            )
     card: dict[str, Any] = {
         "title": title,
         "gristmill_version": __version__,
@@ -115,9 +140,20 @@ def build_card(run: RunDir, config: RunConfig, title: str = "gristmill run") -> 
         }
     train = run.stage_record("train")
     if train:
-        card["train"] = {key: train[key] for key in (
-            "steps", "first_loss", "last_loss", "val_losses", "tokens_seen", "parameters",
-            "device", "train_seconds", "checkpoint")}
+        card["train"] = {
+            key: train[key]
+            for key in (
+                "steps",
+                "first_loss",
+                "last_loss",
+                "val_losses",
+                "tokens_seen",
+                "parameters",
+                "device",
+                "train_seconds",
+                "checkpoint",
+            )
+        }
     out = run.root / "card"
     atomic_write_json(out / "card.json", card)
     atomic_write_bytes(out / "README.md", render_markdown(card, run).encode())
@@ -130,17 +166,23 @@ def render_markdown(card: dict[str, Any], run: RunDir) -> str:
     sources = "\n".join(
         f"| {s['name']} | {s['kind']} | {s['format']} | {s['license']} | {s['files']} | "
         f"{s['bytes_read']:,} | {s['documents']:,} | {_reasons(s['skipped'])} |"
-        for s in card["sources"])
+        for s in card["sources"]
+    )
     funnel = "\n".join(
         f"| {f['stage']} | {f['docs_in']:,} | {f['docs_kept']:,} | {f['docs_dropped']:,} | "
-        f"{_reasons(f['dropped'])} | {_reasons(f['flagged'])} |" for f in card["funnel"])
+        f"{_reasons(f['dropped'])} | {_reasons(f['flagged'])} |"
+        for f in card["funnel"]
+    )
     comp = card.get("composition") or {}
     composition_md = "\n".join(
-        f"- {label}: " + (", ".join(f"{k} {v:,}" for k, v in list(comp.get(key, {}).items())[:15])
-                          or "-")
-        for label, key in (("documents by kind", "documents_by_kind"),
-                           ("bytes by kind", "bytes_by_kind"),
-                           ("documents by language (top 15)", "documents_by_lang")))
+        f"- {label}: "
+        + (", ".join(f"{k} {v:,}" for k, v in list(comp.get(key, {}).items())[:15]) or "-")
+        for label, key in (
+            ("documents by kind", "documents_by_kind"),
+            ("bytes by kind", "bytes_by_kind"),
+            ("documents by language (top 15)", "documents_by_lang"),
+        )
+    )
     examples = []
     for stage, reasons in card["dropped_examples"].items():
         for reason, docs in reasons.items():
@@ -150,22 +192,35 @@ def render_markdown(card: dict[str, Any], run: RunDir) -> str:
     shards = card.get("shards")
     train = card.get("train")
     return template.substitute(
-        title=card["title"], version=card["gristmill_version"], created=card["created"],
-        run_dir=str(run.root), sources_table=sources, funnel_table=funnel,
+        title=card["title"],
+        version=card["gristmill_version"],
+        created=card["created"],
+        run_dir=str(run.root),
+        sources_table=sources,
+        funnel_table=funnel,
         quality_signals=signals_markdown(card["quality_signals"]),
         composition=composition_md or "-",
         dropped_examples="\n".join(examples) or "Nothing was dropped.",
-        tokenizer=(f"{tok['kind']} with {tok['vocab_size']:,} tokens, trained on "
-                   f"{tok.get('docs', 0):,} documents: `{tok['path']}`" if tok else "Not built."),
+        tokenizer=(
+            f"{tok['kind']} with {tok['vocab_size']:,} tokens, trained on "
+            f"{tok.get('docs', 0):,} documents: `{tok['path']}`"
+            if tok
+            else "Not built."
+        ),
         shards="\n".join(
             f"- `{objective}`: {s['seq_len']} tokens per row; rows: "
             + ", ".join(f"{k} {v:,}" for k, v in s["splits"].items())
             + f"; recipe: `{json.dumps(s['recipe'], sort_keys=True)}`"
-            for objective, s in (shards or {}).items()) or "Not built.",
-        training=(f"{train['steps']} steps on {train['device']}, {train['parameters']:,} "
-                  f"parameters, {train['tokens_seen']:,} tokens: loss {train['first_loss']:.3f} "
-                  f"-> {train['last_loss']:.3f}. Checkpoint: `{train['checkpoint']}`"
-                  if train else "Not trained."),
+            for objective, s in (shards or {}).items()
+        )
+        or "Not built.",
+        training=(
+            f"{train['steps']} steps on {train['device']}, {train['parameters']:,} "
+            f"parameters, {train['tokens_seen']:,} tokens: loss {train['first_loss']:.3f} "
+            f"-> {train['last_loss']:.3f}. Checkpoint: `{train['checkpoint']}`"
+            if train
+            else "Not trained."
+        ),
     )
 
 
@@ -179,5 +234,6 @@ def card_inputs(run: RunDir) -> dict[str, Any]:
     records = {s: run.stage_record(s) for s in stages}
     return {
         stage: {k: v for k, v in record.items() if k not in VOLATILE_FIELDS}
-        for stage, record in records.items() if record
+        for stage, record in records.items()
+        if record
     }

@@ -53,24 +53,34 @@ def signal_summary(run: RunDir, config: QualityConfig) -> list[dict[str, Any]]:
             failing = int((measured > threshold).sum())
         else:
             failing = int((measured != 0).sum())
-        out.append({
-            **rule, "documents": int(measured.size), "failing": failing,
-            "quantiles": {f"p{round(q * 100)}": round(float(np.quantile(measured, q)), 4)
-                          for q in QUANTILES},
-        })
+        out.append(
+            {
+                **rule,
+                "documents": int(measured.size),
+                "failing": failing,
+                "quantiles": {
+                    f"p{round(q * 100)}": round(float(np.quantile(measured, q)), 4)
+                    for q in QUANTILES
+                },
+            }
+        )
     return out
 
 
 def signals_markdown(summary: list[dict[str, Any]]) -> str:
     if not summary:
         return "No quality signals were measured."
-    rows = ["| rule set | signal | fails when | threshold | measured | failing | p5 | p25 | "
-            "p50 | p75 | p95 |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| rule set | signal | fails when | threshold | measured | failing | p5 | p25 | "
+        "p50 | p75 | p95 |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     fails = {"min": "below", "max": "above", "flag": "set"}
     for s in summary:
         q = s["quantiles"]
         rows.append(
             f"| {s['rule_set']} | `{s['signal']}` | {fails.get(s['comparison'], s['comparison'])}"
             f" | {s['threshold']} | {s['documents']:,} | {s['failing']:,} | {q['p5']} | "
-            f"{q['p25']} | {q['p50']} | {q['p75']} | {q['p95']} |")
+            f"{q['p25']} | {q['p50']} | {q['p75']} | {q['p95']} |"
+        )
     return "\n".join(rows)

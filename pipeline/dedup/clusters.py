@@ -40,7 +40,9 @@ class Decisions:
 
 
 def policy_rank(
-    policy: KeepPolicy, lengths: np.ndarray, sources: Sequence[str],
+    policy: KeepPolicy,
+    lengths: np.ndarray,
+    sources: Sequence[str],
     source_priority: Sequence[str],
 ) -> np.ndarray:
     """An int64 rank per document, lower = preferred, under ``policy`` (ties: run order)."""

@@ -65,8 +65,10 @@ class MinHashConfig(BaseModel):
     def _bands_and_rows(self) -> MinHashConfig:
         if (self.bands is None) != (self.rows is None):
             raise ValueError("give both `bands` and `rows`, or neither")
-        if self.bands is not None and self.rows is not None and (
-            self.bands * self.rows > self.num_perm
+        if (
+            self.bands is not None
+            and self.rows is not None
+            and (self.bands * self.rows > self.num_perm)
         ):
             raise ValueError(
                 f"bands x rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}"

@@ -34,8 +34,10 @@ def _fmix64(x: np.ndarray) -> np.ndarray:
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """A ``(documents, bands)`` uint64 array: band ``i`` of each signature hashed to one key."""
     if signatures.shape[1] < bands * rows:
-        raise ValueError(f"{bands} bands x {rows} rows need {bands * rows} values per signature, "
-                         f"signatures have {signatures.shape[1]}")
+        raise ValueError(
+            f"{bands} bands x {rows} rows need {bands * rows} values per signature, "
+            f"signatures have {signatures.shape[1]}"
+        )
     keys = np.empty((signatures.shape[0], bands), np.uint64)
     with np.errstate(over="ignore"):
         for band in range(bands):

@@ -23,8 +23,15 @@ def collision_probability(similarity: np.ndarray | float, bands: int, rows: int)
     return 1.0 - (1.0 - s**rows) ** bands
 
 
-def _integral(lo: float, hi: float, nodes: np.ndarray, weights: np.ndarray,
-              bands: np.ndarray, rows: np.ndarray, false_negative: bool) -> np.ndarray:
+def _integral(
+    lo: float,
+    hi: float,
+    nodes: np.ndarray,
+    weights: np.ndarray,
+    bands: np.ndarray,
+    rows: np.ndarray,
+    false_negative: bool,
+) -> np.ndarray:
     """Integrals over ``[lo, hi]`` of ``P`` (or ``1 - P``) for every ``(bands, rows)`` pair."""
     s = (hi - lo) / 2.0 * nodes + (hi + lo) / 2.0  # nodes mapped from [-1, 1]
     miss = (1.0 - s[None, :] ** rows[:, None]) ** bands[:, None]  # 1 - P(s)

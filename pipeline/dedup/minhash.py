@@ -259,7 +259,10 @@ class MinHasher:
         return cls(config.num_perm, config.seed, config.scheme)
 
     def signatures(
-        self, texts: Sequence[str], kinds: Sequence[ShingleKind], ngrams: Sequence[int] | int,
+        self,
+        texts: Sequence[str],
+        kinds: Sequence[ShingleKind],
+        ngrams: Sequence[int] | int,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Signatures of raw ``texts``, each shingled as ``kinds[i]`` with n-grams of
         ``ngrams[i]`` units.
@@ -281,8 +284,17 @@ class MinHasher:
         lengths = np.broadcast_to(np.asarray(ngrams, np.int64), (len(encoded),))
         out = np.empty((len(encoded), self.num_perm), np.uint32)
         counts = np.zeros(len(encoded), np.int64)
-        _signature_kernel(buf, starts, modes, np.ascontiguousarray(lengths), self._a, self._b,
-                          self.scheme == "legacy", out, counts)
+        _signature_kernel(
+            buf,
+            starts,
+            modes,
+            np.ascontiguousarray(lengths),
+            self._a,
+            self._b,
+            self.scheme == "legacy",
+            out,
+            counts,
+        )
         return out, counts
 
 

@@ -48,7 +48,9 @@ class DedupPlan:
 
 
 def plan_dedup(
-    texts: Sequence[str], config: DedupConfig, kinds: Sequence[str] | None = None,
+    texts: Sequence[str],
+    config: DedupConfig,
+    kinds: Sequence[str] | None = None,
     sources: Sequence[str] | None = None,
 ) -> DedupPlan:
     """Decide, for documents in run order, which duplicate which (whole corpus in memory)."""
@@ -96,8 +98,12 @@ def _meta_with_cluster_size(meta: str | None, size: int) -> str:
 
 
 def split_partition(
-    table: pa.Table, reasons: Sequence[str | None], dup_of: Sequence[str | None],
-    cluster_size: Sequence[int] | np.ndarray, keep: KeepMode, started: float | None = None,
+    table: pa.Table,
+    reasons: Sequence[str | None],
+    dup_of: Sequence[str | None],
+    cluster_size: Sequence[int] | np.ndarray,
+    keep: KeepMode,
+    started: float | None = None,
 ) -> StageResult:
     """Annotate one partition with its dedup decisions and split it into kept and dropped."""
     started = time.perf_counter() if started is None else started
@@ -121,5 +127,6 @@ def apply_plan(
     span = range(offset, offset + table.num_rows)
     dup_of = [all_ids[j] if (j := plan.dup_of[i]) is not None else None for i in span]
     sizes = [plan.cluster_size[i] for i in span]
-    return split_partition(table, [plan.reasons[i] for i in span], dup_of, sizes, config.keep,
-                           started)
+    return split_partition(
+        table, [plan.reasons[i] for i in span], dup_of, sizes, config.keep, started
+    )

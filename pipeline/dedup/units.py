@@ -57,9 +57,16 @@ def signature_settings(config: DedupConfig) -> dict[str, Any]:
     """What a partition's signatures and exact keys depend on."""
     mh = config.minhash
     return {
-        "exact": config.exact, "case_fold": config.case_fold, "minhash": mh.enabled,
-        "num_perm": mh.num_perm, "seed": mh.seed, "scheme": mh.scheme, "hash": "sha1_hash32",
-        "shingle": mh.shingle, "code_shingle": mh.code_shingle, "ngram": mh.ngram,
+        "exact": config.exact,
+        "case_fold": config.case_fold,
+        "minhash": mh.enabled,
+        "num_perm": mh.num_perm,
+        "seed": mh.seed,
+        "scheme": mh.scheme,
+        "hash": "sha1_hash32",
+        "shingle": mh.shingle,
+        "code_shingle": mh.code_shingle,
+        "ngram": mh.ngram,
         "char_ngram": mh.char_ngram,
     }
 
@@ -136,7 +143,8 @@ def _signatures(table: pa.Table, config: DedupConfig) -> tuple[np.ndarray, np.nd
     for batch in table.to_batches(BATCH_ROWS):
         end = start + batch.num_rows
         signatures[start:end], counts[start:end] = document_signatures(
-            batch.column("text").to_pylist(), batch.column("kind").to_pylist(), config.minhash)
+            batch.column("text").to_pylist(), batch.column("kind").to_pylist(), config.minhash
+        )
         start = end
     return signatures, counts
 
@@ -162,8 +170,12 @@ def signature_unit(
     }
     if config.exact:
         columns["exact"] = pa.concat_arrays(
-            [exact_keys(batch.column("text").to_pylist(), config.case_fold)
-             for batch in table.to_batches(BATCH_ROWS)] or [pa.array([], KEY_TYPE)])
+            [
+                exact_keys(batch.column("text").to_pylist(), config.case_fold)
+                for batch in table.to_batches(BATCH_ROWS)
+            ]
+            or [pa.array([], KEY_TYPE)]
+        )
     rehashed = True
     if config.minhash.enabled:
         num_perm = config.minhash.num_perm
@@ -177,14 +189,25 @@ def signature_unit(
             signatures, counts = _signatures(table, config)
         columns["shingles"] = pa.array(counts, pa.int32())
         columns["signature"] = pa.FixedSizeListArray.from_arrays(
-            pa.array(signatures.ravel(), pa.uint32()), num_perm)
+            pa.array(signatures.ravel(), pa.uint32()), num_perm
+        )
         keys = band_keys(signatures, settings["bands"], settings["rows"])
         for band in range(settings["bands"]):
             columns[_band_column(band)] = pa.array(keys[:, band], pa.uint64())
-    _write(path, pa.table(columns), fp, {"rows": table.num_rows, "sig_fingerprint": sig_fp,
-                                         "settings": settings})
-    return {"part": part, "skipped": False, "rows": table.num_rows, "fingerprint": fp,
-            "rehashed": rehashed, "seconds": round(time.perf_counter() - started, 3)}
+    _write(
+        path,
+        pa.table(columns),
+        fp,
+        {"rows": table.num_rows, "sig_fingerprint": sig_fp, "settings": settings},
+    )
+    return {
+        "part": part,
+        "skipped": False,
+        "rows": table.num_rows,
+        "fingerprint": fp,
+        "rehashed": rehashed,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 # -- previous runs ------------------------------------------------------------------------------
@@ -224,8 +247,9 @@ def previous_index(run: RunDir, config: DedupConfig, base_dir: str | Path) -> li
         previous = RunDir(run_dir)
         record = previous.stage_record(STAGE)
         if record is None:
-            raise DedupInputError(f"{previous.stage_json_path(STAGE)}: previous run has no "
-                                  "finished dedup stage")
+            raise DedupInputError(
+                f"{previous.stage_json_path(STAGE)}: previous run has no finished dedup stage"
+            )
         for part in sorted(record.get("partitions", {})):
             path = index_path(previous, part)
             info = _required_info(path, "dedup index of a previous run")
@@ -234,7 +258,8 @@ def previous_index(run: RunDir, config: DedupConfig, base_dir: str | Path) -> li
                 got = {k: info["settings"].get(k) for k in differ}
                 raise DedupInputError(
                     f"{path}: made with other dedup settings ({got}; this run: "
-                    f"{ {k: wanted[k] for k in differ} }), so its keys cannot be compared")
+                    f"{ {k: wanted[k] for k in differ} }), so its keys cannot be compared"
+                )
             files.append(PreviousIndex(path, info["fingerprint"], info["rows"]))
     return files
 
@@ -281,8 +306,13 @@ def bucket_unit(
     else:
         a = b = np.empty(0, np.int64)
     _write(path, pa.table({"a": a, "b": b}), fp, {"edges": len(a)})
-    return {"key": key, "skipped": False, "edges": len(a), "fingerprint": fp,
-            "seconds": round(time.perf_counter() - started, 3)}
+    return {
+        "key": key,
+        "skipped": False,
+        "edges": len(a),
+        "fingerprint": fp,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 # -- 3. clusters ---------------------------------------------------------------------------------
@@ -291,10 +321,19 @@ def _plan_fingerprint(
 ) -> tuple[str, list[tuple[str, str, int]], list[PreviousIndex]]:
     inputs = _inputs(run, parts)
     previous = previous_index(run, config, base_dir)
-    buckets = [_required_info(bucket_path(run, k), "dedup buckets (run unit 2 first)")
-               ["fingerprint"] for k in bucket_keys(config)]
-    fp = fingerprint("dedup-plan", inputs, [p.fingerprint for p in previous], buckets,
-                     config.keep_policy, config.source_priority, config.exact)
+    buckets = [
+        _required_info(bucket_path(run, k), "dedup buckets (run unit 2 first)")["fingerprint"]
+        for k in bucket_keys(config)
+    ]
+    fp = fingerprint(
+        "dedup-plan",
+        inputs,
+        [p.fingerprint for p in previous],
+        buckets,
+        config.keep_policy,
+        config.source_priority,
+        config.exact,
+    )
     return fp, inputs, previous
 
 
@@ -318,8 +357,10 @@ def cluster_unit(
     columns = ["id", "source", "length"] + (["exact"] if config.exact else [])
     tables = [pq.read_table(signature_path(run, part), columns=columns) for part, _, _ in inputs]
     current = pa.concat_tables(tables) if tables else None
-    prev_tables = [pq.read_table(p.path, columns=["id"] + (["exact"] if config.exact else []))
-                   for p in previous]
+    prev_tables = [
+        pq.read_table(p.path, columns=["id"] + (["exact"] if config.exact else []))
+        for p in previous
+    ]
     n_current = current.num_rows if current is not None else 0
     n_previous = sum(t.num_rows for t in prev_tables)
     edges = []
@@ -328,12 +369,17 @@ def cluster_unit(
         edges.append((table.column("a").to_numpy(), table.column("b").to_numpy()))
     exact = None
     if config.exact:
-        exact = np.concatenate([key_columns(t.column("exact"))
-                                for t in ([current] if current else []) + prev_tables]
-                               or [np.empty((0, 2), np.uint64)])
+        exact = np.concatenate(
+            [key_columns(t.column("exact")) for t in ([current] if current else []) + prev_tables]
+            or [np.empty((0, 2), np.uint64)]
+        )
     if current is not None:
-        rank = policy_rank(config.keep_policy, current.column("length").to_numpy(),
-                           current.column("source").to_pylist(), config.source_priority)
+        rank = policy_rank(
+            config.keep_policy,
+            current.column("length").to_numpy(),
+            current.column("source").to_pylist(),
+            config.source_priority,
+        )
     else:
         rank = np.empty(0, np.int64)
     decisions = decide(n_current, n_previous, edges, rank, exact)
@@ -341,37 +387,48 @@ def cluster_unit(
     part_of = np.repeat(np.arange(len(inputs)), [rows for _, _, rows in inputs])
     starts = np.concatenate([[0], np.cumsum([rows for _, _, rows in inputs])]).astype(np.int64)
     all_ids = pa.concat_arrays(
-        [c for t in ([current] if current else []) + prev_tables
-         for c in t.column("id").chunks] or [pa.array([], pa.string())])
+        [c for t in ([current] if current else []) + prev_tables for c in t.column("id").chunks]
+        or [pa.array([], pa.string())]
+    )
     dropped = pa.array(decisions.reason[listed] != KEEP)
     keeper_ids = all_ids.take(pa.array(decisions.keeper[listed]))
-    plan = pa.table({
-        "part": pa.array([inputs[i][0] for i in part_of[listed]], pa.string()),
-        "row": pa.array(listed - starts[part_of[listed]], pa.int32()),
-        "reason": pa.array([REASONS.get(int(r)) for r in decisions.reason[listed]], pa.string()),
-        "dup_of": pc.if_else(dropped, keeper_ids, pa.scalar(None, pa.string())),
-        "cluster_size": pa.array(decisions.cluster_size[listed], pa.int32()),
-    })
+    plan = pa.table(
+        {
+            "part": pa.array([inputs[i][0] for i in part_of[listed]], pa.string()),
+            "row": pa.array(listed - starts[part_of[listed]], pa.int32()),
+            "reason": pa.array(
+                [REASONS.get(int(r)) for r in decisions.reason[listed]], pa.string()
+            ),
+            "dup_of": pc.if_else(dropped, keeper_ids, pa.scalar(None, pa.string())),
+            "cluster_size": pa.array(decisions.cluster_size[listed], pa.int32()),
+        }
+    )
     reasons = decisions.reason
     sizes = decisions.cluster_size
     info = {
-        "documents": n_current, "previous_documents": n_previous,
+        "documents": n_current,
+        "previous_documents": n_previous,
         "previous_runs": sorted({str(p.path.parents[2]) for p in previous}),
         "edges": int(sum(len(a) for a, _ in edges)),
         "clusters": decisions.clusters,
         "largest_cluster": int(sizes.max()) if len(sizes) else 0,
         "exact_duplicate": int(np.count_nonzero(reasons == 1)),
         "near_duplicate": int(np.count_nonzero(reasons == 2)),
-        "dropped_for_previous_runs": int(np.count_nonzero(
-            (reasons != KEEP) & (decisions.keeper >= n_current))),
+        "dropped_for_previous_runs": int(
+            np.count_nonzero((reasons != KEEP) & (decisions.keeper >= n_current))
+        ),
     }
     _write(path, plan, fp, info)  # no timings in the file: same inputs, same bytes
     wanted = {part for part, _, _ in inputs}
     _prune(signature_path(run, "x").parent, wanted)
     _prune(index_path(run, "x").parent, wanted)
     _prune(bucket_path(run, "x").parent, set(bucket_keys(config)))
-    return {**info, "fingerprint": fp, "skipped": False,
-            "seconds": round(time.perf_counter() - started, 3)}
+    return {
+        **info,
+        "fingerprint": fp,
+        "skipped": False,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 # -- 4. apply per partition ----------------------------------------------------------------------
@@ -384,8 +441,13 @@ def apply_unit(
     decisions = json.dumps(plan.drop_columns(["part"]).to_pylist(), sort_keys=True)
     source_path = run.kept_path(upstream, part)
     settings = index_settings(config)
-    fp = fingerprint(STAGE, file_sha256(source_path), settings, config.keep,
-                     hashlib.sha256(decisions.encode()).hexdigest())
+    fp = fingerprint(
+        STAGE,
+        file_sha256(source_path),
+        settings,
+        config.keep,
+        hashlib.sha256(decisions.encode()).hexdigest(),
+    )
     done = run.finished(STAGE, part, fp)
     index_info = _info(index_path(run, part))
     if done and index_info and index_info["fingerprint"] == fp:
@@ -395,26 +457,36 @@ def apply_unit(
     reasons: list[str | None] = [None] * n
     dup_of: list[str | None] = [None] * n
     sizes = np.ones(n, np.int64)
-    for row, reason, dup, size in zip(*(plan.column(c).to_pylist() for c in
-                                        ("row", "reason", "dup_of", "cluster_size")), strict=True):
+    for row, reason, dup, size in zip(
+        *(plan.column(c).to_pylist() for c in ("row", "reason", "dup_of", "cluster_size")),
+        strict=True,
+    ):
         reasons[row], dup_of[row], sizes[row] = reason, dup, size
     result = split_partition(table, reasons, dup_of, sizes, config.keep, started)
-    written = run.write_partition(STAGE, part, fp, result,
-                                  {"lsh_bands": settings["bands"], "lsh_rows": settings["rows"]})
+    written = run.write_partition(
+        STAGE, part, fp, result, {"lsh_bands": settings["bands"], "lsh_rows": settings["rows"]}
+    )
     _write_index(run, config, part, reasons, fp, settings)
     return _summary(part, written.stats, written.kept_sha256, skipped=False)
 
 
-def _write_index(run: RunDir, config: DedupConfig, part: str, reasons: list[str | None],
-                 fp: str, settings: dict[str, Any]) -> None:
+def _write_index(
+    run: RunDir,
+    config: DedupConfig,
+    part: str,
+    reasons: list[str | None],
+    fp: str,
+    settings: dict[str, Any],
+) -> None:
     kept = pa.array([r is None for r in reasons], pa.bool_())
     columns = ["id"] + (["exact"] if config.exact else [])
     if config.minhash.enabled:
         columns += ["shingles"] + [_band_column(b) for b in range(settings["bands"])]
     keys = pq.read_table(signature_path(run, part), columns=columns).filter(kept)
     if "exact" in columns:  # an empty filter result loses nothing, but keep the type explicit
-        keys = keys.set_column(keys.schema.get_field_index("exact"), "exact",
-                               keys.column("exact").cast(KEY_TYPE))
+        keys = keys.set_column(
+            keys.schema.get_field_index("exact"), "exact", keys.column("exact").cast(KEY_TYPE)
+        )
     _write(index_path(run, part), keys, fp, {"rows": keys.num_rows, "settings": settings})
 
 
@@ -430,10 +502,18 @@ def stage_summary(run: RunDir, config: DedupConfig) -> dict[str, Any]:
     mh = config.minhash
     return {
         "lsh": {
-            "bands": settings["bands"], "rows": settings["rows"], "num_perm": mh.num_perm,
-            "threshold": mh.threshold, "scheme": mh.scheme, "hash": "sha1_hash32",
-            "seed": mh.seed, "shingle": mh.shingle, "code_shingle": mh.code_shingle,
-            "ngram": mh.ngram, "char_ngram": mh.char_ngram, "enabled": mh.enabled,
+            "bands": settings["bands"],
+            "rows": settings["rows"],
+            "num_perm": mh.num_perm,
+            "threshold": mh.threshold,
+            "scheme": mh.scheme,
+            "hash": "sha1_hash32",
+            "seed": mh.seed,
+            "shingle": mh.shingle,
+            "code_shingle": mh.code_shingle,
+            "ngram": mh.ngram,
+            "char_ngram": mh.char_ngram,
+            "enabled": mh.enabled,
         },
         "keep_policy": config.keep_policy,
         "clusters": {k: v for k, v in info.items() if k not in ("fingerprint",)},
@@ -441,7 +521,10 @@ def stage_summary(run: RunDir, config: DedupConfig) -> dict[str, Any]:
 
 
 def run_all(
-    run: RunDir, config: DedupConfig, parts: list[str], base_dir: str | Path = ".",
+    run: RunDir,
+    config: DedupConfig,
+    parts: list[str],
+    base_dir: str | Path = ".",
     upstream: str = "quality",
 ) -> list[dict[str, Any]]:
     """All four units in order, in this process; returns the per-partition summaries."""

@@ -32,8 +32,18 @@ from pipeline.ingest.compression import (
 )
 from pipeline.ingest.config import ReadLimits
 
-ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz",
-                    ".tar.zst", ".tzst")
+ARCHIVE_SUFFIXES = (
+    ".zip",
+    ".tar",
+    ".tar.gz",
+    ".tgz",
+    ".tar.bz2",
+    ".tbz2",
+    ".tar.xz",
+    ".txz",
+    ".tar.zst",
+    ".tzst",
+)
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -124,8 +134,12 @@ def iter_tar(path: Path, limits: ReadLimits, where: str) -> Iterator[Member]:
 
 
 def read_zip_member(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ReadLimits, where: str,
-    total: ExpansionGuard, cap: int,
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    limits: ReadLimits,
+    where: str,
+    total: ExpansionGuard,
+    cap: int,
 ) -> bytes:
     """Up to ``cap + 1`` bytes of a member, checked against the member's and the archive's
     expansion limits (``total``) as they decompress."""
@@ -170,10 +184,16 @@ def iter_zip(path: Path, limits: ReadLimits, where: str) -> Iterator[Member]:
                     return read_zip_member(archive, info, limits, where, total, cap)
                 except DecompressionBomb:
                     raise
-                except (zipfile.BadZipFile, OSError, EOFError, ValueError,
-                        NotImplementedError) as error:
+                except (
+                    zipfile.BadZipFile,
+                    OSError,
+                    EOFError,
+                    ValueError,
+                    NotImplementedError,
+                ) as error:
                     raise ArchiveError(
-                        f"{where}: member {info.filename!r} cannot be read: {error}") from None
+                        f"{where}: member {info.filename!r} cannot be read: {error}"
+                    ) from None
 
             yield Member(safe if safe is not None else info.filename, kind, info.file_size, read)
 

@@ -16,8 +16,9 @@ from pipeline.ingest.parquet_files import check_schema, iter_rows
 from pipeline.ingest.records import Record, Unit
 
 
-def _batches(reader: pa.ipc.RecordBatchFileReader | pa.ipc.RecordBatchStreamReader
-             ) -> Iterator[pa.RecordBatch]:
+def _batches(
+    reader: pa.ipc.RecordBatchFileReader | pa.ipc.RecordBatchStreamReader,
+) -> Iterator[pa.RecordBatch]:
     if isinstance(reader, pa.ipc.RecordBatchFileReader):
         for index in range(reader.num_record_batches):
             yield reader.get_batch(index)

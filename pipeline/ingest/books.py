@@ -52,7 +52,7 @@ def strip_gutenberg(text: str) -> tuple[str, dict[str, Any] | None]:
     body = text[body_start:body_end]
     credit = _CREDIT.match(body)
     if credit:
-        body = body[credit.end():]
+        body = body[credit.end() :]
     return body, {
         "header_chars": body_start + (credit.end() if credit else 0),
         "footer_chars": len(text) - body_end,

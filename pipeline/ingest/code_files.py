@@ -41,8 +41,9 @@ Read = Callable[[int], bytes]
 class _Repo:
     """What every file of one unit shares: where it is, its licences, its commit."""
 
-    def __init__(self, unit: Unit, licenses: LicenseIndex, commit: str | None,
-                 single: bool = False) -> None:
+    def __init__(
+        self, unit: Unit, licenses: LicenseIndex, commit: str | None, single: bool = False
+    ) -> None:
         self.unit = unit
         self.licenses = licenses
         self.commit = commit
@@ -72,12 +73,16 @@ def _file_record(repo: _Repo, rel: str, kind: str, size: int, read: Read) -> Rec
     if reason:
         return repo.skip(rel, reason)
     if size > options.max_file_bytes:
-        return repo.skip(rel, "too_large", f"{size:,} bytes, more than code.max_file_bytes "
-                         f"({options.max_file_bytes:,})")
+        return repo.skip(
+            rel,
+            "too_large",
+            f"{size:,} bytes, more than code.max_file_bytes ({options.max_file_bytes:,})",
+        )
     data = read(options.max_file_bytes)
     if len(data) > options.max_file_bytes:  # the declared size was wrong
-        return repo.skip(rel, "too_large", f"more than code.max_file_bytes "
-                         f"({options.max_file_bytes:,})")
+        return repo.skip(
+            rel, "too_large", f"more than code.max_file_bytes ({options.max_file_bytes:,})"
+        )
     if b"\x00" in data[:BINARY_PROBE_BYTES]:
         return repo.skip(rel, "binary", "NUL bytes; expected a text file")
     try:
@@ -87,17 +92,28 @@ def _file_record(repo: _Repo, rel: str, kind: str, size: int, read: Read) -> Rec
     if is_blank(text):
         return repo.skip(rel, "empty")
     language = language_from_name(rel, options.extra_extensions) or language_from_shebang(
-        text[:200].split("\n", 1)[0])
+        text[:200].split("\n", 1)[0]
+    )
     if language is None:
-        return repo.skip(rel, "unknown_extension", "no language known for this file name, "
-                         "extension or shebang", text[:4096])
+        return repo.skip(
+            rel,
+            "unknown_extension",
+            "no language known for this file name, extension or shebang",
+            text[:4096],
+        )
     reason = content_reason(text, language)
     if reason:
         return repo.skip(rel, reason, text=text[:4096])
     location = repo.location(rel)
-    meta: dict[str, Any] = {"location": location, "repository": repo.unit.rel_path,
-                            "repo_path": rel, "language": language, "bytes": len(data),
-                            "encoding": codec, **file_license(text, rel, repo.licenses)}
+    meta: dict[str, Any] = {
+        "location": location,
+        "repository": repo.unit.rel_path,
+        "repo_path": rel,
+        "language": language,
+        "bytes": len(data),
+        "encoding": codec,
+        **file_license(text, rel, repo.licenses),
+    }
     if repo.commit:
         meta["commit"] = repo.commit
     return make_document(source.name, source.kind, location, text, path=location, meta=meta)

@@ -10,12 +10,31 @@ from __future__ import annotations
 
 import re
 
-LOCK_FILES = frozenset({
-    "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb",
-    "Cargo.lock", "Gemfile.lock", "poetry.lock", "Pipfile.lock", "composer.lock", "go.sum",
-    "mix.lock", "pubspec.lock", "Podfile.lock", "packages.lock.json", "flake.lock", "uv.lock",
-    "pdm.lock", "conda-lock.yml", "gradle.lockfile", "deno.lock",
-})
+LOCK_FILES = frozenset(
+    {
+        "package-lock.json",
+        "npm-shrinkwrap.json",
+        "yarn.lock",
+        "pnpm-lock.yaml",
+        "bun.lockb",
+        "Cargo.lock",
+        "Gemfile.lock",
+        "poetry.lock",
+        "Pipfile.lock",
+        "composer.lock",
+        "go.sum",
+        "mix.lock",
+        "pubspec.lock",
+        "Podfile.lock",
+        "packages.lock.json",
+        "flake.lock",
+        "uv.lock",
+        "pdm.lock",
+        "conda-lock.yml",
+        "gradle.lockfile",
+        "deno.lock",
+    }
+)
 #: File name patterns of generated code (protobuf, gRPC, Qt, SWIG, ...).
 GENERATED_NAMES = re.compile(
     r"(_pb2(_grpc)?\.pyi?|\.pb\.(go|cc|h|c)|\.pb-c\.[ch]|_grpc\.pb\.go|\.g\.dart|\.freezed\.dart"

@@ -20,7 +20,8 @@ LICENSE_NAMES = re.compile(r"^(LICEN[CS]E|COPYING|UNLICENSE)([.-][A-Za-z0-9.-]*)
 
 #: (SPDX id, phrases that must all appear, lower-cased and whitespace-folded); first match wins.
 _GNU_TITLE = re.compile(
-    r"gnu (affero|lesser|library)? ?general public license\W+version (\d(?:\.\d)?)")
+    r"gnu (affero|lesser|library)? ?general public license\W+version (\d(?:\.\d)?)"
+)
 _GNU_IDS = {"affero": "AGPL", "lesser": "LGPL", "library": "LGPL", None: "GPL"}
 SIGNATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Apache-2.0", ("apache license", "version 2.0")),
@@ -31,8 +32,7 @@ SIGNATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("CC0-1.0", ("cc0 1.0 universal",)),
     ("PSF-2.0", ("python software foundation license",)),
     ("Zlib", ("this software is provided 'as-is'", "altered source versions must be plainly")),
-    ("BSD-3-Clause", ("redistribution and use in source and binary forms",
-                      "neither the name")),
+    ("BSD-3-Clause", ("redistribution and use in source and binary forms", "neither the name")),
     ("BSD-2-Clause", ("redistribution and use in source and binary forms",)),
     ("ISC", ("permission to use, copy, modify, and/or distribute this software for any purpose",)),
     ("ISC", ("permission to use, copy, modify, and distribute this software for any purpose",)),

@@ -151,9 +151,7 @@ class _Member:
 _ERRORS = (zlib.error, OSError, lzma.LZMAError, EOFError, ValueError)
 
 
-def _iter_members(
-    handle: BinaryIO, fmt: str, guard: ExpansionGuard, where: str
-) -> Iterator[bytes]:
+def _iter_members(handle: BinaryIO, fmt: str, guard: ExpansionGuard, where: str) -> Iterator[bytes]:
     member: _Member | None = None
     started = False  # a member has begun and not ended
     while True:
@@ -221,8 +219,7 @@ def _iter_zstd(
         guard.produced(len(out))
         yield out
     if not _zstd_frames_complete(raw_handle):
-        raise TruncatedStream(
-            f"{where}: zstd stream ends inside a frame (truncated)", "zstd")
+        raise TruncatedStream(f"{where}: zstd stream ends inside a frame (truncated)", "zstd")
 
 
 def _zstd_frames_complete(handle: BinaryIO) -> bool:
@@ -266,8 +263,9 @@ def _zstd_frames_complete(handle: BinaryIO) -> bool:
     return position == size
 
 
-def iter_chunks(path: Path, limits: ReadLimits | None = None, where: str | None = None
-                ) -> Iterator[bytes]:
+def iter_chunks(
+    path: Path, limits: ReadLimits | None = None, where: str | None = None
+) -> Iterator[bytes]:
     """The file's bytes in bounded chunks, decompressed if it is compressed.
 
     Raises :class:`TruncatedStream`, :class:`CorruptStream` or :class:`DecompressionBomb` after

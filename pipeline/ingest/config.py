@@ -95,11 +95,24 @@ class CodeOptions(_Options):
     # (the sample code corpus had to remove such duplicates) and may point outside the tree.
     follow_symlinks: bool = False
     # Folder names whose files are third-party copies, not the repository's own code.
-    vendored_dirs: list[str] = Field(default_factory=lambda: [
-        "node_modules", "vendor", "_vendor", "vendored", "third_party", "thirdparty",
-        "third-party", "bower_components",
-        "site-packages", "__pycache__", ".venv", "venv", ".tox", "dist-packages",
-    ])
+    vendored_dirs: list[str] = Field(
+        default_factory=lambda: [
+            "node_modules",
+            "vendor",
+            "_vendor",
+            "vendored",
+            "third_party",
+            "thirdparty",
+            "third-party",
+            "bower_components",
+            "site-packages",
+            "__pycache__",
+            ".venv",
+            "venv",
+            ".tox",
+            "dist-packages",
+        ]
+    )
     # Extra extension -> language entries (".ext": "Language"), added to the built-in table.
     extra_extensions: dict[str, str] = Field(default_factory=dict)
 

@@ -24,9 +24,28 @@ GUESS_MIN_BYTES = 256
 #: Chaos (charset-normalizer's measure of implausible characters) within which guesses tie.
 TIE_CHAOS = 0.05
 #: Legacy encodings, commonest first (by their share of the web), for breaking ties.
-PREVALENCE = ("cp1252", "iso8859-1", "cp1251", "shift_jis", "euc_jp", "gb18030", "gb2312",
-              "big5", "euc_kr", "cp1250", "iso8859-2", "cp1256", "cp1253", "cp1254", "cp1255",
-              "koi8-r", "cp874", "cp1257", "cp1258", "iso8859-15")
+PREVALENCE = (
+    "cp1252",
+    "iso8859-1",
+    "cp1251",
+    "shift_jis",
+    "euc_jp",
+    "gb18030",
+    "gb2312",
+    "big5",
+    "euc_kr",
+    "cp1250",
+    "iso8859-2",
+    "cp1256",
+    "cp1253",
+    "cp1254",
+    "cp1255",
+    "koi8-r",
+    "cp874",
+    "cp1257",
+    "cp1258",
+    "iso8859-15",
+)
 
 
 class Undecodable(ValueError):
@@ -100,7 +119,8 @@ def decode(data: bytes, encoding: str = "auto") -> tuple[str, str]:
     if guessed is None or guessed == "utf-8":
         raise Undecodable(
             f"not valid UTF-8 at byte {utf8_error.start} and no other encoding fits",
-            "utf-8", utf8_error.start,
+            "utf-8",
+            utf8_error.start,
         )
     return _strict(data, guessed, "(detected)")
 

@@ -63,8 +63,9 @@ class _Book:
 
     def read(self, name: str, cap: int) -> bytes:
         info = self.archive.getinfo(name)
-        return read_zip_member(self.archive, info, self.unit.source.limits, self.unit.rel_path,
-                               self.total, cap)
+        return read_zip_member(
+            self.archive, info, self.unit.source.limits, self.unit.rel_path, self.total, cap
+        )
 
     def package(self) -> tuple[str, ET.Element]:
         if CONTAINER not in self.names:
@@ -96,8 +97,10 @@ def _spine(package: ET.Element, opf: str) -> list[str]:
     manifest: dict[str, tuple[str, str]] = {}
     for element in package.iter():
         if _local(element.tag) == "item" and element.get("id") and element.get("href"):
-            manifest[element.get("id", "")] = (element.get("href", ""),
-                                               element.get("properties", ""))
+            manifest[element.get("id", "")] = (
+                element.get("href", ""),
+                element.get("properties", ""),
+            )
     base = posixpath.dirname(opf)
     chapters = []
     for element in package.iter():
@@ -155,8 +158,12 @@ def iter_records(unit: Unit) -> Iterator[Record]:
     try:
         archive = zipfile.ZipFile(unit.path)
     except (zipfile.BadZipFile, OSError, ValueError) as error:
-        yield Skipped(rel_path, "corrupt_archive", "",
-                      {**meta, "error": f"{rel_path}: not a zip archive, so not an EPUB: {error}"})
+        yield Skipped(
+            rel_path,
+            "corrupt_archive",
+            "",
+            {**meta, "error": f"{rel_path}: not a zip archive, so not an EPUB: {error}"},
+        )
         return
     try:
         with archive:
@@ -168,7 +175,11 @@ def iter_records(unit: Unit) -> Iterator[Record]:
         yield Skipped(rel_path, bomb.reason, "", {**meta, "error": str(bomb)})
         return
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as error:
-        yield Skipped(rel_path, "corrupt_epub", "",
-                      {**meta, "error": f"{rel_path}: a member cannot be read: {error}"})
+        yield Skipped(
+            rel_path,
+            "corrupt_epub",
+            "",
+            {**meta, "error": f"{rel_path}: a member cannot be read: {error}"},
+        )
         return
     yield whole_file_record(source, rel_path, text, meta)

@@ -96,8 +96,11 @@ def resolve_source_files(source: SourceConfig, base_dir: Path) -> list[Path]:
             found.setdefault(str(path), path)
     if source.format in FOLDER_FORMATS:  # a folder unit already covers what lies inside it
         folders = {key for key, path in found.items() if path.is_dir()}
-        found = {key: path for key, path in found.items()
-                 if not any(key.startswith(folder + os.sep) for folder in folders)}
+        found = {
+            key: path
+            for key, path in found.items()
+            if not any(key.startswith(folder + os.sep) for folder in folders)
+        }
     return [found[key] for key in sorted(found)]
 
 

@@ -23,9 +23,21 @@ from pipeline.ingest.jsonl import record_to_document
 from pipeline.ingest.records import Record, Skipped, Unit, jsonable
 
 #: Words in an exception that mean "the Hub could not be reached".
-_NETWORK_HINTS = ("connection", "offline", "resolve", "timed out", "timeout", "network",
-                  "max retries", "name or service", "temporary failure", "unreachable",
-                  "couldn't reach", "cannot reach", "hub")
+_NETWORK_HINTS = (
+    "connection",
+    "offline",
+    "resolve",
+    "timed out",
+    "timeout",
+    "network",
+    "max retries",
+    "name or service",
+    "temporary failure",
+    "unreachable",
+    "couldn't reach",
+    "cannot reach",
+    "hub",
+)
 
 
 def _load(options: HFOptions, data_files: list[str] | None, where: str) -> Iterable[Any]:
@@ -50,8 +62,9 @@ def _load(options: HFOptions, data_files: list[str] | None, where: str) -> Itera
                 "and point `paths` at its files with `hf.dataset` set to their builder "
                 "(json, parquet, ...)."
             ) from None
-        raise SourceError(f"{where}: load_dataset({options.dataset!r}) failed: {message[:500]}"
-                          ) from None
+        raise SourceError(
+            f"{where}: load_dataset({options.dataset!r}) failed: {message[:500]}"
+        ) from None
 
 
 def iter_records(unit: Unit) -> Iterator[Record]:
@@ -79,8 +92,9 @@ def iter_records(unit: Unit) -> Iterator[Record]:
         message = f"{type(error).__name__}: {error}"
         if data_files is None and any(h in message.lower() for h in _NETWORK_HINTS):
             # Not a bad row: the connection dropped. Fail the unit so a rerun reads it again.
-            raise SourceError(f"{where}: reading {options.dataset!r} stopped at row {row}: "
-                              f"{message[:300]}") from None
+            raise SourceError(
+                f"{where}: reading {options.dataset!r} stopped at row {row}: {message[:300]}"
+            ) from None
         location = f"{prefix}:{row}"
         detail = f"{location}: cannot read rows from here on: {type(error).__name__}: {error}"
         yield Skipped(location, "corrupt_record", "", {"location": location, "error": detail})

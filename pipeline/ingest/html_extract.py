@@ -27,17 +27,32 @@ def _resiliparse(html: str, url: str | None) -> str:
 
     tree = HTMLTree.parse(html)
     # No alt texts or form fields (not prose); list bullets kept so lists read as lists.
-    return extract_plain_text(tree, main_content=True, alt_texts=False, form_fields=False,
-                              list_bullets=True, links=False, noscript=False)
+    return extract_plain_text(
+        tree,
+        main_content=True,
+        alt_texts=False,
+        form_fields=False,
+        list_bullets=True,
+        links=False,
+        noscript=False,
+    )
 
 
 def _trafilatura(html: str, url: str | None) -> str:
     import trafilatura
 
     # Tables are content in reference pages; comments are not the page's own text.
-    text = trafilatura.extract(html, url=url, include_comments=False, include_tables=True,
-                               include_images=False, include_links=False, deduplicate=False,
-                               with_metadata=False, output_format="txt")
+    text = trafilatura.extract(
+        html,
+        url=url,
+        include_comments=False,
+        include_tables=True,
+        include_images=False,
+        include_links=False,
+        deduplicate=False,
+        with_metadata=False,
+        output_format="txt",
+    )
     return text or ""
 
 

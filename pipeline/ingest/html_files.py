@@ -33,8 +33,9 @@ def _page(unit: Unit, path: Path, location: str) -> Record:
     meta: dict[str, Any] = {"location": location}
     data = read_document_bytes(unit, path, location, meta)
     if not isinstance(data, Skipped):
-        data = page_record(unit.source, data, None, location, location, None,
-                           {"bytes": meta["bytes"]})
+        data = page_record(
+            unit.source, data, None, location, location, None, {"bytes": meta["bytes"]}
+        )
     return replace(data, path=location) if isinstance(data, Skipped) else data
 
 

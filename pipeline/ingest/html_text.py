@@ -16,27 +16,74 @@ from html.parser import HTMLParser
 
 #: Elements whose whole content is dropped.
 SKIP_TAGS = frozenset(
-    {"script", "style", "head", "nav", "header", "footer", "noscript", "template", "svg",
-     "iframe", "object", "select", "button"}
+    {
+        "script",
+        "style",
+        "head",
+        "nav",
+        "header",
+        "footer",
+        "noscript",
+        "template",
+        "svg",
+        "iframe",
+        "object",
+        "select",
+        "button",
+    }
 )
 #: ARIA roles whose element is dropped like a ``nav``.
 SKIP_ROLES = frozenset({"navigation", "banner", "contentinfo", "search", "menu", "menubar"})
 #: Elements that end a paragraph: a blank line before and after.
 PARAGRAPH_TAGS = frozenset(
-    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "table", "ul", "ol", "dl",
-     "section", "article", "main", "aside", "figure", "form", "fieldset", "details", "hr",
-     "address"}
+    {
+        "p",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "pre",
+        "blockquote",
+        "table",
+        "ul",
+        "ol",
+        "dl",
+        "section",
+        "article",
+        "main",
+        "aside",
+        "figure",
+        "form",
+        "fieldset",
+        "details",
+        "hr",
+        "address",
+    }
 )
 #: Elements that end a line.
 LINE_TAGS = frozenset(
-    {"div", "br", "li", "dt", "dd", "tr", "caption", "figcaption", "summary", "legend",
-     "option"}
+    {"div", "br", "li", "dt", "dd", "tr", "caption", "figcaption", "summary", "legend", "option"}
 )
 #: Table cells: separated by a space within their row.
 CELL_TAGS = frozenset({"td", "th"})
 VOID_TAGS = frozenset(
-    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-     "track", "wbr"}
+    {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
 )
 
 _SPACES = re.compile(r"\s+")

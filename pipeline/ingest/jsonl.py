@@ -87,8 +87,10 @@ def iter_records(unit: Unit) -> Iterator[Record]:
         for number, raw in enumerate(lines, start=1):
             location = f"{rel_path}:{number}"
             if isinstance(raw, LongLine):
-                detail = (f"{location}: line of {raw.length:,} bytes, more than max_line_bytes "
-                          f"({limits.max_line_bytes:,})")
+                detail = (
+                    f"{location}: line of {raw.length:,} bytes, more than max_line_bytes "
+                    f"({limits.max_line_bytes:,})"
+                )
                 shown = raw.head.decode(encoding, errors="replace")
                 yield _skip(location, "too_long", shown, detail)
                 continue

@@ -34,8 +34,11 @@ def check_schema(source: SourceConfig, schema: pa.Schema, where: str) -> None:
             "set `text_field` to the column that holds the text"
         )
     text_type = schema.field(index).type
-    if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)
-            or pa.types.is_string_view(text_type)):
+    if not (
+        pa.types.is_string(text_type)
+        or pa.types.is_large_string(text_type)
+        or pa.types.is_string_view(text_type)
+    ):
         raise SourceError(
             f"{where}: text column {source.text_field!r} has type {text_type}, expected string"
         )
@@ -77,5 +80,6 @@ def iter_records(unit: Unit) -> Iterator[Record]:
     """Yield one record per row."""
     parquet = _open(unit.source, unit.path)
     unit.opened(unit.path.stat().st_size)
-    yield from iter_rows(unit, parquet.iter_batches(batch_size=BATCH_ROWS),
-                         (pa.ArrowException, OSError))
+    yield from iter_rows(
+        unit, parquet.iter_batches(batch_size=BATCH_ROWS), (pa.ArrowException, OSError)
+    )

@@ -125,8 +125,11 @@ def iter_partitions(source: SourceConfig, path: Path | str, rel_path: str) -> It
 
     def close() -> IngestPart:
         nonlocal gather, files, file_bytes, emitted
-        part = IngestPart(gather.result(f"{rel_path} partition {emitted}"),
-                          unit.files_read - files, unit.bytes_read - file_bytes)
+        part = IngestPart(
+            gather.result(f"{rel_path} partition {emitted}"),
+            unit.files_read - files,
+            unit.bytes_read - file_bytes,
+        )
         files, file_bytes = unit.files_read, unit.bytes_read
         gather = _Gather()
         emitted += 1

@@ -95,8 +95,10 @@ def read_document_bytes(
         return Skipped(location, damage.reason, shown, {**meta, "error": str(damage)})
     if total > limits.max_document_bytes:
         shown = data[:SHOWN_CHARS].decode("utf-8", errors="replace")
-        detail = (f"{location}: {total:,} bytes, more than max_document_bytes "
-                  f"({limits.max_document_bytes:,}); skipped whole, never cut")
+        detail = (
+            f"{location}: {total:,} bytes, more than max_document_bytes "
+            f"({limits.max_document_bytes:,}); skipped whole, never cut"
+        )
         return Skipped(location, "too_long", shown, {**meta, "error": detail})
     return data
 

@@ -120,8 +120,10 @@ def _git(root: Path, *args: str) -> bytes:
     try:
         done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=False)
     except FileNotFoundError:
-        raise TreeError(f"{root}: is a git checkout but the `git` command is not installed; "
-                        "install git or set `code: {{git: never}}`") from None
+        raise TreeError(
+            f"{root}: is a git checkout but the `git` command is not installed; "
+            "install git or set `code: {{git: never}}`"
+        ) from None
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip()
         raise TreeError(f"{root}: `git {' '.join(args)}` failed: {message}")

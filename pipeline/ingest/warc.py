@@ -70,8 +70,11 @@ def _http(raw: RawRecord, cap: int) -> _Http:
         return _Http(None, "", None)
     status = http.get_statuscode()
     body = record.content_stream().read(cap + 1)
-    return _Http(int(status) if status and status.isdigit() else None,
-                 http.get_header("Content-Type") or "", body)
+    return _Http(
+        int(status) if status and status.isdigit() else None,
+        http.get_header("Content-Type") or "",
+        body,
+    )
 
 
 def warc_meta(raw: RawRecord, rel_path: str) -> dict[str, Any]:
@@ -88,8 +91,10 @@ def warc_meta(raw: RawRecord, rel_path: str) -> dict[str, Any]:
 def corrupt_skip(rel_path: str, corrupt: Corrupt) -> Skipped:
     location = f"{rel_path}:{corrupt.index}"
     message = corrupt.error if len(corrupt.error) <= 200 else corrupt.error[:200] + "..."
-    detail = (f"{location}: WARC record {corrupt.index} is damaged ({message}); expected a "
-              "whole WARC record; reading went on with the next readable record")
+    detail = (
+        f"{location}: WARC record {corrupt.index} is damaged ({message}); expected a "
+        "whole WARC record; reading went on with the next readable record"
+    )
     return Skipped(location, corrupt.reason, "", {"location": location, "error": detail})
 
 
@@ -103,8 +108,9 @@ def _page(source: SourceConfig, raw: RawRecord, rel_path: str) -> Record | None:
         raise
     except Exception as error:  # warcio raises many types on damaged HTTP messages
         detail = f"{location}: the HTTP response cannot be read: {type(error).__name__}: {error}"
-        return Skipped(location, "corrupt_record", "", {"location": location, "error": detail},
-                       url=url)
+        return Skipped(
+            location, "corrupt_record", "", {"location": location, "error": detail}, url=url
+        )
     media_type, charset = media_type_and_charset(http.content_type)
     if http.status not in source.web.statuses or media_type not in source.web.html_types:
         return None  # not a page
@@ -112,8 +118,9 @@ def _page(source: SourceConfig, raw: RawRecord, rel_path: str) -> Record | None:
     if http.body is None or len(http.body) > cap:
         length = raw.length if http.body is None else len(http.body)
         detail = f"{location}: page of {length:,} bytes, more than max_document_bytes ({cap:,})"
-        return Skipped(location, "too_long", "", {"location": location, **meta, "error": detail},
-                       url=url)
+        return Skipped(
+            location, "too_long", "", {"location": location, **meta, "error": detail}, url=url
+        )
     return page_record(source, http.body, charset, location, rel_path, url, meta)
 
 

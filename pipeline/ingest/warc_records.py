@@ -210,8 +210,11 @@ def _stream_events(
     try:
         yield from iter_stream(handle, limits, where)
     except StreamDamage as damage:
-        yield _Damage(str(damage), "corrupt_record" if not isinstance(damage, DecompressionBomb)
-                      else damage.reason, final=True)
+        yield _Damage(
+            str(damage),
+            "corrupt_record" if not isinstance(damage, DecompressionBomb) else damage.reason,
+            final=True,
+        )
 
 
 # -- layer 2: records out of the chunks ----------------------------------------------------------
@@ -354,11 +357,16 @@ class _Splitter:
             following = head.lstrip(b"\r\n")
             if len(following) < 5 and not final:
                 return False  # wait for what follows before trusting the block
-            if following and not head.startswith(b"\r\n\r\n") and not following.startswith(
-                    b"WARC/"):
+            if (
+                following
+                and not head.startswith(b"\r\n\r\n")
+                and not following.startswith(b"WARC/")
+            ):
                 swallowed = b"".join(pending.kept)
-                self.corrupt(f"record {self.index} is not followed by a WARC record; its "
-                             "Content-Length runs past its real end")
+                self.corrupt(
+                    f"record {self.index} is not followed by a WARC record; its "
+                    "Content-Length runs past its real end"
+                )
                 buffer[:0] = swallowed[1:]  # the next record may start inside it
                 return True
         self._finish(pending)
@@ -368,10 +376,16 @@ class _Splitter:
     def _finish(self, pending: _Pending) -> None:
         block = b"".join(pending.kept)
         too_long = pending.length > self.cap
-        self.out.append(RawRecord(
-            self.index, pending.headers, pending.header_bytes,
-            block[:HEAD_BYTES] if too_long else block, pending.length, too_long,
-        ))
+        self.out.append(
+            RawRecord(
+                self.index,
+                pending.headers,
+                pending.header_bytes,
+                block[:HEAD_BYTES] if too_long else block,
+                pending.length,
+                too_long,
+            )
+        )
         self.index += 1
 
     def close(self) -> None:
@@ -390,8 +404,11 @@ def iter_raw_records(path: Path, limits: ReadLimits, where: str) -> Iterator[Raw
         fmt = detect_compression(handle.read(6))
         handle.seek(0)
         gzip_members = fmt == "gzip"
-        events = (_gzip_events(handle, limits, where) if gzip_members
-                  else _stream_events(handle, limits, where))
+        events = (
+            _gzip_events(handle, limits, where)
+            if gzip_members
+            else _stream_events(handle, limits, where)
+        )
         splitter = _Splitter(limits.max_document_bytes, line_resync=not gzip_members)
         for event in events:
             if isinstance(event, _Boundary):

@@ -20,10 +20,15 @@ def _conversion(unit: Unit, raw: RawRecord) -> Record:
     source, rel_path = unit.source, unit.rel_path
     location = raw.header("WARC-Record-ID") or f"{rel_path}:{raw.index}"
     url = raw.header("WARC-Target-URI")
-    meta = {"location": location, **warc_meta(raw, rel_path),
-            "content_type": (raw.header("Content-Type") or "").split(";")[0].strip()}
-    for name, key in (("WARC-Refers-To", "warc_refers_to"),
-                      ("WARC-Identified-Content-Language", "identified_languages")):
+    meta = {
+        "location": location,
+        **warc_meta(raw, rel_path),
+        "content_type": (raw.header("Content-Type") or "").split(";")[0].strip(),
+    }
+    for name, key in (
+        ("WARC-Refers-To", "warc_refers_to"),
+        ("WARC-Identified-Content-Language", "identified_languages"),
+    ):
         if raw.header(name):
             meta[key] = raw.header(name)
     if raw.too_long:
@@ -35,13 +40,15 @@ def _conversion(unit: Unit, raw: RawRecord) -> Record:
         text, meta["encoding"] = decode(raw.block, source.encoding)
     except Undecodable as error:
         shown = raw.block.decode("utf-8", errors="replace")
-        return Skipped(location, "undecodable", shown, {**meta, "error": f"{location}: {error}"},
-                       url=url)
+        return Skipped(
+            location, "undecodable", shown, {**meta, "error": f"{location}: {error}"}, url=url
+        )
     text = text.strip()
     if is_blank(text):
         return Skipped(location, "empty", "", meta, url=url)
-    return make_document(source.name, source.kind, location, text, path=rel_path, url=url,
-                         meta=meta)
+    return make_document(
+        source.name, source.kind, location, text, path=rel_path, url=url, meta=meta
+    )
 
 
 def iter_records(unit: Unit) -> Iterator[Record]:

@@ -65,12 +65,15 @@ class LangIDStage(FilterStage):
         out: list[tuple[str, float]] = []
         size = self.config.batch_size
         for start in range(0, len(texts), size):
-            lines = [fasttext_line(t, self.config.max_chars) for t in texts[start:start + size]]
+            lines = [fasttext_line(t, self.config.max_chars) for t in texts[start : start + size]]
             labels, scores = model.predict(lines, k=1)
             out.extend(
-                (label[0].removeprefix("__label__") if len(label) else "unknown",
-                 float(score[0]) if len(score) else 0.0)
-                for label, score in zip(labels, scores, strict=True))
+                (
+                    label[0].removeprefix("__label__") if len(label) else "unknown",
+                    float(score[0]) if len(score) else 0.0,
+                )
+                for label, score in zip(labels, scores, strict=True)
+            )
         return out
 
     def annotate(self, table: pa.Table) -> pa.Table:
@@ -93,7 +96,8 @@ class LangIDStage(FilterStage):
                 scores.append(None)
         table = table.set_column(table.schema.get_field_index("lang"), "lang", pa.array(langs))
         return table.set_column(
-            table.schema.get_field_index("lang_score"), "lang_score",
+            table.schema.get_field_index("lang_score"),
+            "lang_score",
             pa.array(scores, type=pa.float32()),
         )
 

@@ -69,8 +69,9 @@ class Books(RuleSet):
         mixed = sum(1 for w in words if _MIXED.search(w))
         return {
             "book_chars": len(text),
-            "book_non_prose_lines": fraction(sum(_letter_share(x) < 0.5 for x in lines),
-                                             len(lines)),
+            "book_non_prose_lines": fraction(
+                sum(_letter_share(x) < 0.5 for x in lines), len(lines)
+            ),
             "book_garbage_chars": fraction(len(_GARBAGE.findall(text)), len(text)),
             "book_single_letter_words": fraction(single, len(words)),
             "book_mixed_words": fraction(mixed, len(words)),
@@ -82,8 +83,6 @@ class Books(RuleSet):
             Rule("book_too_short", "book_chars", "min", c.min_chars),
             Rule("book_non_prose", "book_non_prose_lines", "max", c.max_non_prose_lines),
             Rule("book_garbage_chars", "book_garbage_chars", "max", c.max_garbage_chars),
-            Rule("book_broken_words", "book_single_letter_words", "max",
-                 c.max_single_letter_words),
+            Rule("book_broken_words", "book_single_letter_words", "max", c.max_single_letter_words),
             Rule("book_mixed_words", "book_mixed_words", "max", c.max_mixed_words),
         ]
-

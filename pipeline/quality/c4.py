@@ -27,8 +27,14 @@ from pipeline.quality.words import count_sentences
 
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 _TERMINAL = (".", "?", "!", '"', "'")
-_POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies",
-           "use cookies")
+_POLICY = (
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+)
 
 
 class C4(RuleSet):
@@ -70,14 +76,14 @@ class C4(RuleSet):
                 words = line.split()
                 line = _CITATION.sub("", line)
             if c.filter_no_terminal_punct and (
-                    not line.endswith(_TERMINAL) or line.endswith("...")):
+                not line.endswith(_TERMINAL) or line.endswith("...")
+            ):
                 continue
             if words is None:
                 words = line.split()
             if c.min_words_per_line is not None and len(words) < c.min_words_per_line:
                 continue
-            if too_long is not None and length > too_long and any(
-                    len(w) > too_long for w in words):
+            if too_long is not None and length > too_long and any(len(w) > too_long for w in words):
                 continue
             lower = line.lower()
             if "lorem ipsum" in lower:
@@ -92,9 +98,15 @@ class C4(RuleSet):
                 continue
             kept += 1
             sentences += count_sentences(lexicon, line)
-        return {"c4_lines": lines, "c4_kept_lines": kept, "c4_sentences": sentences,
-                "c4_javascript_lines": javascript, "c4_policy_lines": policy,
-                "c4_lorem_ipsum": lorem, "c4_curly_bracket": curly}
+        return {
+            "c4_lines": lines,
+            "c4_kept_lines": kept,
+            "c4_sentences": sentences,
+            "c4_javascript_lines": javascript,
+            "c4_policy_lines": policy,
+            "c4_lorem_ipsum": lorem,
+            "c4_curly_bracket": curly,
+        }
 
     def rules(self) -> list[Rule]:
         c = self.config

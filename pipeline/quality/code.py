@@ -32,8 +32,14 @@ _ENCODED = re.compile(
     r"|(?:(?:0[xX]|\\x)[0-9a-fA-F]{2}(?:,\s*|\s+)?){8,}"  # 0x1f, 0x2e, ... or \x1f\x2e...
     r"|(?:\\u[0-9a-fA-F]{4}){8,}"  # unicode escapes
 )
-_DATA_SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".yaml": "yaml", ".yml": "yaml",
-                  ".csv": "csv", ".tsv": "tsv"}
+_DATA_SUFFIXES = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".csv": "csv",
+    ".tsv": "tsv",
+}
 _XSLT_SUFFIXES = (".xsl", ".xslt")
 
 

@@ -31,9 +31,11 @@ def _pronoun_contractions(out: dict[str, Split]) -> None:
                 out[orth + "".join(will)] = (orth, *will)
             for would in (("'d",), ("d",), ("'d", "'ve"), ("d", "ve")):
                 out[orth + "".join(would)] = (orth, *would)
-    for pron, tails in ((("i", "you", "we", "they"), ("'ve", "ve")),
-                        (("you", "we", "they"), ("'re", "re")),
-                        (("he", "she", "it"), ("'s", "s"))):
+    for pron, tails in (
+        (("i", "you", "we", "they"), ("'ve", "ve")),
+        (("you", "we", "they"), ("'re", "re")),
+        (("he", "she", "it"), ("'s", "s")),
+    ):
         for word in pron:
             for orth in _cases(word):
                 for tail in tails:
@@ -43,12 +45,31 @@ def _pronoun_contractions(out: dict[str, Split]) -> None:
 def _wh_word_contractions(out: dict[str, Split]) -> None:
     singular = {"that", "this"}
     plural = {"these", "those"}
-    words = ("who", "what", "when", "where", "why", "how", "there", "that", "this", "these",
-             "those")
+    words = (
+        "who",
+        "what",
+        "when",
+        "where",
+        "why",
+        "how",
+        "there",
+        "that",
+        "this",
+        "these",
+        "those",
+    )
     for word in words:
         for orth in _cases(word):
-            tails: list[Split] = [("'ll",), ("ll",), ("'ll", "'ve"), ("ll", "ve"), ("'d",),
-                                  ("d",), ("'d", "'ve"), ("d", "ve")]
+            tails: list[Split] = [
+                ("'ll",),
+                ("ll",),
+                ("'ll", "'ve"),
+                ("ll", "ve"),
+                ("'d",),
+                ("d",),
+                ("'d", "'ve"),
+                ("d", "ve"),
+            ]
             if word not in plural:
                 tails += [("'s",), ("s",)]
             if word not in singular:
@@ -58,8 +79,23 @@ def _wh_word_contractions(out: dict[str, Split]) -> None:
 
 
 def _verb_contractions(out: dict[str, Split]) -> None:
-    modal = ("ca", "could", "do", "does", "did", "had", "may", "might", "must", "need", "ought",
-             "sha", "should", "wo", "would")
+    modal = (
+        "ca",
+        "could",
+        "do",
+        "does",
+        "did",
+        "had",
+        "may",
+        "might",
+        "must",
+        "need",
+        "ought",
+        "sha",
+        "should",
+        "wo",
+        "would",
+    )
     for verb in modal:
         for orth in _cases(verb):
             for tail in (("n't",), ("nt",), ("n't", "'ve"), ("nt", "ve")):
@@ -85,12 +121,30 @@ def _other_contractions(out: dict[str, Split]) -> None:
     for hour in range(1, 13):
         for period in ("a.m.", "am", "p.m.", "pm"):
             out[f"{hour}{period}"] = (str(hour), period)
-    for lower in ("y'all", "yall", "how'd'y", "not've", "notve", "cannot", "gonna", "gotta",
-                  "let's", "c'mon"):
-        split = {"y'all": ("y'", "all"), "yall": ("y", "all"), "how'd'y": ("how", "'d", "'y"),
-                 "not've": ("not", "'ve"), "notve": ("not", "ve"), "cannot": ("can", "not"),
-                 "gonna": ("gon", "na"), "gotta": ("got", "ta"), "let's": ("let", "'s"),
-                 "c'mon": ("c'm", "on")}[lower]
+    for lower in (
+        "y'all",
+        "yall",
+        "how'd'y",
+        "not've",
+        "notve",
+        "cannot",
+        "gonna",
+        "gotta",
+        "let's",
+        "c'mon",
+    ):
+        split = {
+            "y'all": ("y'", "all"),
+            "yall": ("y", "all"),
+            "how'd'y": ("how", "'d", "'y"),
+            "not've": ("not", "'ve"),
+            "notve": ("not", "ve"),
+            "cannot": ("can", "not"),
+            "gonna": ("gon", "na"),
+            "gotta": ("got", "ta"),
+            "let's": ("let", "'s"),
+            "c'mon": ("c'm", "on"),
+        }[lower]
         out[lower] = split
         if lower not in ("y'all", "yall"):
             out[lower[0].upper() + lower[1:]] = (split[0][0].upper() + split[0][1:], *split[1:])
@@ -111,15 +165,40 @@ _WHOLE_WORDS_TEXT = (
 _WHOLE_WORDS = _WHOLE_WORDS_TEXT.split()
 
 #: Contractions that would swallow ordinary words ("ill" is not "i" + "ll").
-_NOT_CONTRACTIONS = ("Ill", "ill", "Its", "its", "Hell", "hell", "Shell", "shell", "Shed",
-                     "shed", "were", "Were", "Well", "well", "Whore", "whore")
+_NOT_CONTRACTIONS = (
+    "Ill",
+    "ill",
+    "Its",
+    "its",
+    "Hell",
+    "hell",
+    "Shell",
+    "shell",
+    "Shed",
+    "shed",
+    "were",
+    "Were",
+    "Well",
+    "well",
+    "Whore",
+    "whore",
+)
 
 #: Language-independent whole tokens: whitespace names, a lone apostrophe, C++, single letters
 #: with a full stop (initials), and emoticons.
-_BASE_WHOLE = (
-    ["\t", "\\t", "\n", "\\n", "\u2014", "\u00a0", "'", '\\")', "<space>", "''", "C++"]
-    + [f"{c}." for c in "abcdefghijklmnopqrstuvwxyzäöü"]
-)
+_BASE_WHOLE = [
+    "\t",
+    "\\t",
+    "\n",
+    "\\n",
+    "\u2014",
+    "\u00a0",
+    "'",
+    '\\")',
+    "<space>",
+    "''",
+    "C++",
+] + [f"{c}." for c in "abcdefghijklmnopqrstuvwxyzäöü"]
 _EMOTICONS_TEXT = (
     ":) :-) :)) :-)) :))) :-))) (: (-: =) (= :] :-] [: [-: [= =] :o) (o: :} :-} 8) 8-) (-8 ;) "
     ";-) (; (-; :( :-( :(( :-(( :((( :-((( ): )-: =( >:( :') :'-) :'( :'-( :/ :-/ =/ =| :| "
@@ -152,6 +231,7 @@ def special_cases() -> dict[str, Split]:
     # Every case written with a straight apostrophe is also written with a typographic one.
     for chunk, split in list(out.items()):
         if "'" in chunk:
-            out.setdefault(chunk.replace("'", "\u2019"),
-                           tuple(part.replace("'", "\u2019") for part in split))
+            out.setdefault(
+                chunk.replace("'", "\u2019"), tuple(part.replace("'", "\u2019") for part in split)
+            )
     return out

@@ -26,8 +26,11 @@ class FineWeb(RuleSet):
 
     def __init__(self, config: FineWebConfig) -> None:
         self.config = config
-        self._stops = tuple(config.stop_chars) if config.stop_chars is not None else tuple(
-            sorted(SENTENCE_TERMINALS))
+        self._stops = (
+            tuple(config.stop_chars)
+            if config.stop_chars is not None
+            else tuple(sorted(SENTENCE_TERMINALS))
+        )
 
     def signals(self) -> dict[str, pa.DataType]:
         return {
@@ -43,11 +46,14 @@ class FineWeb(RuleSet):
         text = doc.text
         return {
             "fineweb_line_punct_ratio": fraction(
-                sum(line.endswith(self._stops) for line in lines), len(lines)),
+                sum(line.endswith(self._stops) for line in lines), len(lines)
+            ),
             "fineweb_short_line_ratio": fraction(
-                sum(len(line) <= short for line in lines), len(lines)),
+                sum(len(line) <= short for line in lines), len(lines)
+            ),
             "fineweb_char_dup_ratio": fraction(
-                find_duplicates(lines)[1], len(text) - text.count("\n")),
+                find_duplicates(lines)[1], len(text) - text.count("\n")
+            ),
             "fineweb_list_ratio": fraction(text.count("\n"), doc.n_words),
         }
 
@@ -56,8 +62,9 @@ class FineWeb(RuleSet):
         return [
             Rule("fineweb_line_punct_ratio", "fineweb_line_punct_ratio", "min", c.line_punct_thr),
             Rule("fineweb_short_line_ratio", "fineweb_short_line_ratio", "max", c.short_line_thr),
-            Rule("fineweb_char_dup_ratio", "fineweb_char_dup_ratio", "max",
-                 c.char_duplicates_ratio),
+            Rule(
+                "fineweb_char_dup_ratio", "fineweb_char_dup_ratio", "max", c.char_duplicates_ratio
+            ),
             Rule("fineweb_list_ratio", "fineweb_list_ratio", "max", c.new_line_ratio),
         ]
 

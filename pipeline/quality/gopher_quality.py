@@ -47,8 +47,9 @@ class GopherQuality(RuleSet):
         words_mask = ~attrs["symbolic"]
         n_real = int(words_mask.sum())
         lines = doc.splitlines
-        stop_ids = [i for w in self.config.stop_words
-                    if (i := doc.lexicon.word_ids.get(w)) is not None]
+        stop_ids = [
+            i for w in self.config.stop_words if (i := doc.lexicon.word_ids.get(w)) is not None
+        ]
         present = np.unique(doc.word_ids[np.isin(doc.word_ids, stop_ids)]) if stop_ids else []
         return {
             "gopher_words": n_real,
@@ -56,9 +57,11 @@ class GopherQuality(RuleSet):
             "gopher_hash_ratio": fraction(text.count("#"), n_words),
             "gopher_ellipsis_ratio": fraction(text.count("...") + text.count("…"), n_words),
             "gopher_bullet_lines_ratio": fraction(
-                sum(line.lstrip().startswith(self._bullets) for line in lines), len(lines)),
+                sum(line.lstrip().startswith(self._bullets) for line in lines), len(lines)
+            ),
             "gopher_ellipsis_lines_ratio": fraction(
-                sum(line.rstrip().endswith(("...", "…")) for line in lines), len(lines)),
+                sum(line.rstrip().endswith(("...", "…")) for line in lines), len(lines)
+            ),
             "gopher_alpha_words_ratio": fraction(int(attrs["alpha"].sum()), n_words),
             "gopher_stop_words": len(present),
         }
@@ -68,18 +71,39 @@ class GopherQuality(RuleSet):
         return [
             Rule("gopher_short_doc", "gopher_words", "min", c.min_doc_words),
             Rule("gopher_long_doc", "gopher_words", "max", c.max_doc_words),
-            Rule("gopher_below_avg_word_length", "gopher_mean_word_length", "min",
-                 c.min_avg_word_length),
-            Rule("gopher_above_avg_word_length", "gopher_mean_word_length", "max",
-                 c.max_avg_word_length),
+            Rule(
+                "gopher_below_avg_word_length",
+                "gopher_mean_word_length",
+                "min",
+                c.min_avg_word_length,
+            ),
+            Rule(
+                "gopher_above_avg_word_length",
+                "gopher_mean_word_length",
+                "max",
+                c.max_avg_word_length,
+            ),
             Rule("gopher_too_many_hashes", "gopher_hash_ratio", "max", c.max_symbol_word_ratio),
-            Rule("gopher_too_many_ellipsis", "gopher_ellipsis_ratio", "max",
-                 c.max_symbol_word_ratio),
-            Rule("gopher_too_many_bullets", "gopher_bullet_lines_ratio", "max",
-                 c.max_bullet_lines_ratio),
-            Rule("gopher_too_many_end_ellipsis", "gopher_ellipsis_lines_ratio", "max",
-                 c.max_ellipsis_lines_ratio),
-            Rule("gopher_below_alpha_threshold", "gopher_alpha_words_ratio", "min",
-                 c.min_alpha_words_ratio),
+            Rule(
+                "gopher_too_many_ellipsis", "gopher_ellipsis_ratio", "max", c.max_symbol_word_ratio
+            ),
+            Rule(
+                "gopher_too_many_bullets",
+                "gopher_bullet_lines_ratio",
+                "max",
+                c.max_bullet_lines_ratio,
+            ),
+            Rule(
+                "gopher_too_many_end_ellipsis",
+                "gopher_ellipsis_lines_ratio",
+                "max",
+                c.max_ellipsis_lines_ratio,
+            ),
+            Rule(
+                "gopher_below_alpha_threshold",
+                "gopher_alpha_words_ratio",
+                "min",
+                c.min_alpha_words_ratio,
+            ),
             Rule("gopher_too_few_stop_words", "gopher_stop_words", "min", c.min_stop_words),
         ]

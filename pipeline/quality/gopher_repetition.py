@@ -87,7 +87,7 @@ def duplicated_ngram_chars(hashes: np.ndarray, n: int, offsets: np.ndarray) -> i
 
 
 def _top_ngram_chars_of_strings(words: list[str], n: int) -> int:
-    grams = [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
+    grams = [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
     if not grams:
         return 0
     counts = Counter(grams)
@@ -101,7 +101,7 @@ def _duplicated_ngram_chars_of_strings(words: list[str], n: int) -> int:
     total = 0
     index = 0
     while index < len(words) - n + 1:
-        gram = "".join(words[index:index + n])
+        gram = "".join(words[index : index + n])
         if gram in seen:
             total += len(gram)
             index += n
@@ -148,10 +148,12 @@ class GopherRepetition(RuleSet):
             strings = [words[i] for i in doc.word_ids.tolist()]
             for n in self.config.top_n_grams:
                 out[f"gopher_top_{n}gram_char_frac"] = fraction(
-                    _top_ngram_chars_of_strings(strings, n), size)
+                    _top_ngram_chars_of_strings(strings, n), size
+                )
             for n in self.config.dup_n_grams:
                 out[f"gopher_dup_{n}gram_char_frac"] = fraction(
-                    _duplicated_ngram_chars_of_strings(strings, n), size)
+                    _duplicated_ngram_chars_of_strings(strings, n), size
+                )
             return out
         attrs = doc.word_attrs
         word_hash, power = attrs["hash"], attrs["power"]
@@ -163,32 +165,48 @@ class GopherRepetition(RuleSet):
             if len(word_hash) < n:
                 spaced = joined = word_hash[:0]
             else:
-                tail_hash, tail_power = word_hash[n - 1:], power[n - 1:]
+                tail_hash, tail_power = word_hash[n - 1 :], power[n - 1 :]
                 if n <= max(top, default=0):
                     spaced = (spaced[:-1] * _BASE + _SPACE) * tail_power + tail_hash
                 if n <= max(dup, default=0):
                     joined = joined[:-1] * tail_power + tail_hash
             if n in top:
                 out[f"gopher_top_{n}gram_char_frac"] = fraction(
-                    top_ngram_chars(spaced, n, offsets), size)
+                    top_ngram_chars(spaced, n, offsets), size
+                )
             if n in dup:
                 out[f"gopher_dup_{n}gram_char_frac"] = fraction(
-                    duplicated_ngram_chars(joined, n, offsets), size)
+                    duplicated_ngram_chars(joined, n, offsets), size
+                )
         if 1 in top:
-            out["gopher_top_1gram_char_frac"] = fraction(top_ngram_chars(word_hash, 1, offsets),
-                                                         size)
+            out["gopher_top_1gram_char_frac"] = fraction(
+                top_ngram_chars(word_hash, 1, offsets), size
+            )
         if 1 in dup:
             out["gopher_dup_1gram_char_frac"] = fraction(
-                duplicated_ngram_chars(word_hash, 1, offsets), size)
+                duplicated_ngram_chars(word_hash, 1, offsets), size
+            )
         return out
 
     def rules(self) -> list[Rule]:
         c = self.config
-        rules = [Rule(f"gopher_{name}", f"gopher_{name}", "max", getattr(c, name))
-                 for name in ("dup_para_frac", "dup_para_char_frac", "dup_line_frac",
-                              "dup_line_char_frac")]
-        rules += [Rule(f"gopher_top_{n}_gram", f"gopher_top_{n}gram_char_frac", "max", threshold)
-                  for n, threshold in c.top_n_grams.items()]
-        rules += [Rule(f"gopher_duplicated_{n}_n_grams", f"gopher_dup_{n}gram_char_frac", "max",
-                       threshold) for n, threshold in c.dup_n_grams.items()]
+        rules = [
+            Rule(f"gopher_{name}", f"gopher_{name}", "max", getattr(c, name))
+            for name in (
+                "dup_para_frac",
+                "dup_para_char_frac",
+                "dup_line_frac",
+                "dup_line_char_frac",
+            )
+        ]
+        rules += [
+            Rule(f"gopher_top_{n}_gram", f"gopher_top_{n}gram_char_frac", "max", threshold)
+            for n, threshold in c.top_n_grams.items()
+        ]
+        rules += [
+            Rule(
+                f"gopher_duplicated_{n}_n_grams", f"gopher_dup_{n}gram_char_frac", "max", threshold
+            )
+            for n, threshold in c.dup_n_grams.items()
+        ]
         return rules

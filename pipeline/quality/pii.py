@@ -22,9 +22,11 @@ from pipeline.quality.config import PIIConfig
 # characters, RFC 5321) is dot-separated runs of the characters RFC 5322 allows unquoted, less
 # the quote and backtick (in practice they quote the address, as in `x = 'a@b.org'`).
 _AT_HOST = re.compile(
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}(?![\w-])")
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}(?![\w-])"
+)
 _LOCAL_PART = re.compile(
-    r"(?<![\w.+-])[A-Za-z0-9!#$%&*+/=?^_{|}~-]+(?:\.[A-Za-z0-9!#$%&*+/=?^_{|}~-]+)*\Z")
+    r"(?<![\w.+-])[A-Za-z0-9!#$%&*+/=?^_{|}~-]+(?:\.[A-Za-z0-9!#$%&*+/=?^_{|}~-]+)*\Z"
+)
 _LOCAL_MAX = 64
 # Four dotted numbers of 1-3 digits, not inside a longer dotted or alphanumeric run (so not a
 # part of 1.2.3.4.5 or of a1.2.3.4), and not a numbered heading ("4.8.3.1. Keyword arguments"
@@ -56,8 +58,8 @@ def _replace_emails(text: str, placeholder: str) -> tuple[str, int]:
         local = _LOCAL_PART.search(text, max(done, at - _LOCAL_MAX), at)
         if local is None:
             continue
-        address = text[local.start():host.end()]
-        pieces.append(text[done:local.start()])
+        address = text[local.start() : host.end()]
+        pieces.append(text[done : local.start()])
         pieces.append(placeholder)
         count += address != placeholder
         done = host.end()
@@ -72,7 +74,7 @@ def _replace_ips(text: str, placeholder: str) -> tuple[str, int]:
         start, end = match.span()
         if start and _WORDLIKE.match(text[start - 1]):
             continue
-        after = text[end:end + 2]
+        after = text[end : end + 2]
         if after[:1].isalnum() or after[:1] == "_" or (after[:1] == "." and after[1:].isalnum()):
             continue
         if after[:1] == "." and (start == 0 or text[start - 1] == "\n"):

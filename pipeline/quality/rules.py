@@ -46,8 +46,9 @@ class Rule:
 class DocumentView:
     """One document's text and the pieces several rule sets need, each computed once."""
 
-    def __init__(self, text: str, lexicon: Lexicon, lang: str | None = None,
-                 path: str | None = None) -> None:
+    def __init__(
+        self, text: str, lexicon: Lexicon, lang: str | None = None, path: str | None = None
+    ) -> None:
         self.text = text
         self.lexicon = lexicon
         self.lang = lang

@@ -33,7 +33,8 @@ from pipeline.stage import Decision, FilterStage, StageResult, split_by_reasons
 
 #: Rule set name (as the config names it) -> class.
 RULE_SETS: dict[str, type[RuleSet]] = {
-    cls.name: cls for cls in (GopherQuality, GopherRepetition, C4, FineWeb, Code, Books)}
+    cls.name: cls for cls in (GopherQuality, GopherRepetition, C4, FineWeb, Code, Books)
+}
 
 PII_SIGNALS = {"pii_emails": pa.int64(), "pii_ips": pa.int64()}
 EMPTY = "empty"
@@ -62,8 +63,9 @@ class QualityStage(FilterStage):
             out |= rule_set.signals()
         return out
 
-    def measure(self, text: str, kind: str, source: str, lang: str | None = None,
-                path: str | None = None) -> dict[str, Any]:
+    def measure(
+        self, text: str, kind: str, source: str, lang: str | None = None, path: str | None = None
+    ) -> dict[str, Any]:
         """The signals of one document (after PII replacement) and its possibly new text."""
         out: dict[str, Any] = {}
         if self.config.pii_for(source):
@@ -81,12 +83,17 @@ class QualityStage(FilterStage):
         return out
 
     def annotate(self, table: pa.Table) -> pa.Table:
-        columns = {name: table.column(name).to_pylist()
-                   for name in ("text", "kind", "source", "lang", "path")}
+        columns = {
+            name: table.column(name).to_pylist()
+            for name in ("text", "kind", "source", "lang", "path")
+        }
         rows = [self.measure(*values) for values in zip(*columns.values(), strict=True)]
         text_index = table.schema.get_field_index("text")  # keep the field (not nullable)
-        table = table.set_column(text_index, table.schema.field(text_index),
-                                 pa.array([r["text"] for r in rows], pa.string()))
+        table = table.set_column(
+            text_index,
+            table.schema.field(text_index),
+            pa.array([r["text"] for r in rows], pa.string()),
+        )
         for name, type_ in self.signal_types().items():
             table = set_column(table, name, pa.array([r.get(name) for r in rows], type=type_))
         # Present even when no row has a decision list (an empty partition).
@@ -97,8 +104,9 @@ class QualityStage(FilterStage):
         columns = {name: table.column(name).to_pylist() for name in signal_names}
         texts = table.column("text").to_pylist()
         out: list[list[str]] = []
-        for i, (kind, source) in enumerate(zip(table.column("kind").to_pylist(),
-                                               table.column("source").to_pylist(), strict=True)):
+        for i, (kind, source) in enumerate(
+            zip(table.column("kind").to_pylist(), table.column("source").to_pylist(), strict=True)
+        ):
             if not texts[i].strip():
                 out.append([EMPTY])
                 continue
@@ -118,8 +126,15 @@ def thresholds(config: QualityConfig) -> list[dict[str, Any]]:
     for name, rule_set in build_rule_sets(config).items():
         for rule in rule_set.rules():
             if rule.threshold is not None and rule.threshold is not False:
-                out.append({"rule_set": name, "signal": rule.signal, "reason": rule.reason,
-                            "comparison": rule.comparison, "threshold": rule.threshold})
+                out.append(
+                    {
+                        "rule_set": name,
+                        "signal": rule.signal,
+                        "reason": rule.reason,
+                        "comparison": rule.comparison,
+                        "threshold": rule.threshold,
+                    }
+                )
     return out
 
 
@@ -132,9 +147,15 @@ def refilter(table: pa.Table, config: QualityConfig) -> StageResult:
     stage = QualityStage(config)
     if REASON in table.schema.names:  # rows that came from a dropped/ file
         table = table.drop_columns([REASON])
-    missing = [n for name in {n for s in config.suites.values() for n in s}
-               for n in stage.rule_sets[name].signals() if n not in table.schema.names]
+    missing = [
+        n
+        for name in {n for s in config.suites.values() for n in s}
+        for n in stage.rule_sets[name].signals()
+        if n not in table.schema.names
+    ]
     if missing:
-        raise ValueError(f"refilter: the table lacks signal columns {sorted(set(missing))}; "
-                         f"run the quality stage with these rule sets first")
+        raise ValueError(
+            f"refilter: the table lacks signal columns {sorted(set(missing))}; "
+            f"run the quality stage with these rule sets first"
+        )
     return split_by_reasons(stage.name, table, stage.reasons(table), stage.keep, started)

@@ -43,13 +43,31 @@ _PUNCT_CLASS = re.escape("|".join(cc.PUNCT_LIST)) + re.escape("(?:)")
 _ICON = f"[{cc.ICONS}]"
 
 _PREFIXES = [
-    "§", "%", "=", "—", "–", r"\+(?![0-9])",
-    *(re.escape(p) for p in cc.PUNCT_LIST), r"\.\.+", "…",
-    *(re.escape(q) for q in cc.QUOTES_LIST), *(re.escape(c) for c in cc.CURRENCY_LIST), _ICON,
+    "§",
+    "%",
+    "=",
+    "—",
+    "–",
+    r"\+(?![0-9])",
+    *(re.escape(p) for p in cc.PUNCT_LIST),
+    r"\.\.+",
+    "…",
+    *(re.escape(q) for q in cc.QUOTES_LIST),
+    *(re.escape(c) for c in cc.CURRENCY_LIST),
+    _ICON,
 ]
 _SUFFIXES = [
-    *(re.escape(p) for p in cc.PUNCT_LIST), r"\.\.+", "…",
-    *(re.escape(q) for q in cc.QUOTES_LIST), _ICON, "'s", "'S", "’s", "’S", "—", "–",
+    *(re.escape(p) for p in cc.PUNCT_LIST),
+    r"\.\.+",
+    "…",
+    *(re.escape(q) for q in cc.QUOTES_LIST),
+    _ICON,
+    "'s",
+    "'S",
+    "’s",
+    "’S",
+    "—",
+    "–",
     r"(?<=[0-9])\+",
     r"(?<=°[FfCcKk])\.",
     rf"(?<=[0-9])(?:{cc.alternation(cc.CURRENCY_LIST)})",
@@ -58,7 +76,9 @@ _SUFFIXES = [
     rf"(?<=[{_AU}][{_AU}])\.",
 ]
 _INFIXES = [
-    r"\.\.+", "…", _ICON,
+    r"\.\.+",
+    "…",
+    _ICON,
     r"(?<=[0-9])[+\-\*^](?=[0-9-])",
     rf"(?<=[{_AL}{_QUOTE_CLASS}])\.(?=[{_AU}{_QUOTE_CLASS}])",
     rf"(?<=[{_A}]),(?=[{_A}])",
@@ -138,8 +158,9 @@ def _split_simple(chunk: str, specials: dict[str, tuple[str, ...]]) -> list[str]
     if not (head or tail) or not core.isascii() or not (core.isalpha() or core.isdigit()):
         return None
     # A full stop comes off after a digit or a lower-case letter, or after two capitals.
-    if tail == "." and not (core[-1].islower() or core[-1].isdigit()
-                            or len(core) > 1 and core[-2:].isupper()):
+    if tail == "." and not (
+        core[-1].islower() or core[-1].isdigit() or len(core) > 1 and core[-2:].isupper()
+    ):
         return None
     words = [head] if head else []
     words.extend(specials.get(core, (core,)))
@@ -157,8 +178,12 @@ class EnglishSplitter:
         # together wherever that split appears (``f(x):`` ends in ``)`` ``:`` -> ``):``).
         self._glue: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
         for chunk, words in self.specials.items():
-            if not (_prefix_length(chunk) or _suffix_length(chunk)
-                    or _INFIX_RE.search(chunk) or " " in chunk):
+            if not (
+                _prefix_length(chunk)
+                or _suffix_length(chunk)
+                or _INFIX_RE.search(chunk)
+                or " " in chunk
+            ):
                 continue
             pattern = tuple(self._split(chunk, with_specials=False))
             if pattern != words and pattern:
@@ -242,7 +267,7 @@ class EnglishSplitter:
         matches: list[tuple[int, int, tuple[str, ...]]] = []
         for i, word in enumerate(words):
             for pattern, replacement in self._glue.get(word, ()):
-                if tuple(words[i:i + len(pattern)]) == pattern:
+                if tuple(words[i : i + len(pattern)]) == pattern:
                     matches.append((i, i + len(pattern), replacement))
         if not matches:
             return words
@@ -293,8 +318,13 @@ def content_hash(text: str) -> int:
 SentenceSummary = tuple[int, bool, int, bool]
 
 
-_ATTRIBUTES = {"length": np.int64, "symbolic": np.bool_, "alpha": np.bool_, "hash": np.uint64,
-               "power": np.uint64}
+_ATTRIBUTES = {
+    "length": np.int64,
+    "symbolic": np.bool_,
+    "alpha": np.bool_,
+    "hash": np.uint64,
+    "power": np.uint64,
+}
 
 
 class Lexicon:
@@ -331,8 +361,10 @@ class Lexicon:
             return index
         index = len(self.words)
         if index == len(self._columns["length"]):
-            self._columns = {name: np.concatenate([column, np.zeros_like(column)])
-                             for name, column in self._columns.items()}
+            self._columns = {
+                name: np.concatenate([column, np.zeros_like(column)])
+                for name, column in self._columns.items()
+            }
         self.word_ids[word] = index
         self.words.append(word)
         columns = self._columns
@@ -392,8 +424,9 @@ class _ChunkCache(dict[str, tuple[int, ...]]):
     def __missing__(self, chunk: str) -> tuple[int, ...]:
         known = self.lexicon.word_ids
         word_id = self.lexicon.word_id
-        ids = tuple([known[w] if w in known else word_id(w)
-                     for w in self.lexicon.splitter.split(chunk)])
+        ids = tuple(
+            [known[w] if w in known else word_id(w) for w in self.lexicon.splitter.split(chunk)]
+        )
         self[chunk] = ids
         return ids
 

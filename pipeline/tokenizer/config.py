@@ -20,7 +20,13 @@ SENTINEL_TOKENS = tuple(f"<extra_id_{i}>" for i in range(NUM_SENTINELS))
 SPECIAL_TOKENS: tuple[str, ...] = CORE_SPECIAL_TOKENS + SENTINEL_TOKENS
 #: The ids of the core specials by short name, as the shard manifests record them.
 SPECIAL_IDS: dict[str, int] = {
-    "pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4, "bos": 5, "eos": 6,
+    "pad": 0,
+    "unk": 1,
+    "cls": 2,
+    "sep": 3,
+    "mask": 4,
+    "bos": 5,
+    "eos": 6,
 }
 #: The first id that is an ordinary (learned) token.
 FIRST_REGULAR_ID = len(SPECIAL_TOKENS)
