@@ -24,7 +24,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import yaml
 
-from pipeline.rundir import RunDir, file_sha256
+from pipeline.hashing import file_sha256
+from pipeline.rundir import RunDir
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -21,11 +21,11 @@ import numpy as np
 from scipy import sparse
 
 from pipeline.dedup.config import DedupConfig
+from pipeline.dedup.in_memory import plan_dedup
 from pipeline.dedup.lsh import band_keys
-from pipeline.dedup.lsh_params import collision_probability
+from pipeline.dedup.lsh_params import collision_probability, lsh_shape
 from pipeline.dedup.minhash import document_signatures
 from pipeline.dedup.normalize import word_shingles
-from pipeline.dedup.stage import lsh_shape, plan_dedup
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "neardup" / "neardup.jsonl.gz"
 EDGES = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.0000001]

@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.dedup import units
+from pipeline.dedup import artifacts, paths, settings, units
 from pipeline.dedup.config import DedupConfig
+from pipeline.dedup.lsh_params import lsh_shape
 from pipeline.dedup.minhash import document_signatures
 from pipeline.dedup.normalize import word_shingles
-from pipeline.dedup.stage import lsh_shape
 from pipeline.rundir import RunDir, write_parquet
 from pipeline.schema import documents_to_table
 
@@ -207,7 +207,7 @@ def ours_dedup(work: Path, chunks: list[list[dict]], config: DedupConfig) -> dic
 MEMORY_CHILD = """
 import sys, time, tracemalloc
 import pyarrow as pa
-from pipeline.dedup import units
+from pipeline.dedup import paths, units
 from pipeline.dedup.config import DedupConfig
 from pipeline.rundir import RunDir
 what, root, parts = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
@@ -217,13 +217,13 @@ tracemalloc.start()
 started = time.perf_counter()
 if what in ("exact", "bucket"):
     key = "exact" if what == "exact" else "band-000"
-    units.bucket_path(run, key).unlink(missing_ok=True)
+    paths.bucket_path(run, key).unlink(missing_ok=True)
     units.bucket_unit(run, config, parts, key)
 elif what == "cluster":
-    units.plan_path(run).unlink(missing_ok=True)
+    paths.plan_path(run).unlink(missing_ok=True)
     units.cluster_unit(run, config, parts)
 elif what == "signature":
-    units.signature_path(run, parts[0]).unlink(missing_ok=True)
+    paths.signature_path(run, parts[0]).unlink(missing_ok=True)
     units.signature_unit(run, config, parts[0])
 seconds = time.perf_counter() - started
 print(tracemalloc.get_traced_memory()[1] + pool.max_memory(), seconds)
@@ -240,7 +240,7 @@ def synthetic_run(root: Path, documents: int, partitions: int, config: DedupConf
     run = RunDir(root)
     parts = [f"part-{i:05d}" for i in range(partitions)]
     per = documents // partitions
-    settings = units.index_settings(config)
+    index_settings = settings.index_settings(config)
     for p, part in enumerate(parts):
         keys = rng.integers(0, 2**63, (per, bands), dtype=np.uint64)
         exact = rng.integers(0, 2**63, (per, 2), dtype=np.uint64)
@@ -259,11 +259,11 @@ def synthetic_run(root: Path, documents: int, partitions: int, config: DedupConf
         }
         for band in range(bands):
             columns[f"band_{band:03d}"] = pa.array(keys[:, band])
-        units._write(
-            units.signature_path(run, part),
+        artifacts.write_with_info(
+            paths.signature_path(run, part),
             pa.table(columns),
             f"synthetic-{p}",
-            {"rows": per, "sig_fingerprint": "synthetic", "settings": settings},
+            {"rows": per, "sig_fingerprint": "synthetic", "settings": index_settings},
         )
     for key in units.bucket_keys(config):
         units.bucket_unit(run, config, parts, key)

@@ -1,28 +1,41 @@
 """The run flow: the whole chain, top to bottom, as one Prefect flow.
 
-ingest (one task per input file or folder) -> langid -> quality (one task per partition) ->
-dedup (signatures per partition, buckets per LSH band, one cluster task, apply per partition) ->
-tokenizer -> shards -> train -> card. Tasks pass run-directory paths and partition names, never
-documents. Each step skips work whose fingerprint matches what is already in the run directory,
-so a re-run over the same inputs does nothing and a re-run over new inputs does only the new
-work.
+The stages run in the order of the stage table (:data:`pipeline.stages.STAGE_TABLE`), each as
+the kind of work it declares:
+
+- ``ingest``: one task per input unit (a file, a folder or a dataset split);
+- ``filter`` (langid, quality): one task per partition;
+- ``dedup``: signatures per partition, buckets per LSH band, one cluster task, apply per
+  partition;
+- ``whole_run`` (tokenizer, shards, train, card): one task.
+
+Tasks pass run-directory paths and partition names, never documents; the work itself is in
+:mod:`pipeline.steps`. Each step skips work whose fingerprint matches what is already in the run
+directory, so a re-run over the same inputs does nothing and a re-run over new inputs does only
+the new work.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import steps
 from pipeline import __version__
-from pipeline.config import STAGES, RunConfig, stable_hash
-from pipeline.dedup import units as dedup_units
+from pipeline.config import RunConfig
+from pipeline.hashing import stable_hash
+from pipeline.ingest.plan import WorkUnit, plan_units
 from pipeline.rundir import RunDir
 from pipeline.schema import SCHEMA_VERSION
+from pipeline.stages import StageSpec, stages_until
+from pipeline.steps import dedup as dedup_steps
+from pipeline.steps.filter import filter_step
+from pipeline.steps.ingest import ingest_step
+from pipeline.steps.records import RunContext, finish_stage
 
 # Caching is done by the steps against the run directory (fingerprints of inputs + config), so
 # it survives a wiped Prefect database and works the same under every task runner.
@@ -40,34 +53,34 @@ def _counts(summary: dict[str, Any]) -> str:
     )
 
 
-@task(name="ingest-file", **TASK_OPTIONS)
-def ingest_task(root: str, config: RunConfig, item: steps.SourceFile) -> list[dict[str, Any]]:
-    summaries = steps.ingest_step(RunDir(root), config, item)
+@task(name="ingest-unit", **TASK_OPTIONS)
+def ingest_task(root: str, config: RunConfig, unit: WorkUnit) -> list[dict[str, Any]]:
+    summaries = ingest_step(RunDir(root), config, unit)
     for summary in summaries:
-        get_run_logger().info("[ingest] %s (%s)", _counts(summary), item.rel_path)
+        get_run_logger().info("[ingest] %s (%s)", _counts(summary), unit.rel_path)
     return summaries
 
 
 @task(name="filter-partition", **TASK_OPTIONS)
 def filter_task(root: str, config: RunConfig, stage: str, part: str) -> dict[str, Any]:
-    summary = steps.filter_step(RunDir(root), config, stage, part)
+    summary = filter_step(RunDir(root), config, stage, part)
     get_run_logger().info("[%s] %s", stage, _counts(summary))
     return summary
 
 
 @task(name="dedup-signatures", **TASK_OPTIONS)
 def dedup_signature_task(root: str, config: RunConfig, part: str) -> dict[str, Any]:
-    return steps.dedup_signature_step(RunDir(root), config, part)
+    return dedup_steps.signature_step(RunDir(root), config, part)
 
 
 @task(name="dedup-bucket", **TASK_OPTIONS)
 def dedup_bucket_task(root: str, config: RunConfig, parts: list[str], key: str) -> dict[str, Any]:
-    return steps.dedup_bucket_step(RunDir(root), config, parts, key)
+    return dedup_steps.bucket_step(RunDir(root), config, parts, key)
 
 
 @task(name="dedup-cluster", **TASK_OPTIONS)
 def dedup_cluster_task(root: str, config: RunConfig, parts: list[str]) -> dict[str, Any]:
-    summary = steps.dedup_cluster_step(RunDir(root), config, parts)
+    summary = dedup_steps.cluster_step(RunDir(root), config, parts)
     get_run_logger().info(
         "[dedup] %d clusters, %d exact + %d near duplicates (%d of earlier runs' documents)%s",
         summary["clusters"],
@@ -81,39 +94,19 @@ def dedup_cluster_task(root: str, config: RunConfig, parts: list[str]) -> dict[s
 
 @task(name="dedup-apply", **TASK_OPTIONS)
 def dedup_apply_task(root: str, config: RunConfig, part: str) -> dict[str, Any]:
-    summary = steps.dedup_apply_step(RunDir(root), config, part)
+    summary = dedup_steps.apply_step(RunDir(root), config, part)
     get_run_logger().info("[dedup] %s", _counts(summary))
     return summary
 
 
-def _dedup(root: str, config: RunConfig, parts: list[str]) -> list[dict[str, Any]]:
-    """Signatures per partition -> buckets per band -> one cluster step -> apply per partition."""
-    _map(dedup_signature_task, root, config, parts)
-    _map(dedup_bucket_task, root, config, parts, steps.dedup_bucket_keys(config))
-    dedup_cluster_task(root, config, parts)
-    return _map(dedup_apply_task, root, config, parts)
+@task(name="whole-run-stage", **TASK_OPTIONS)
+def whole_run_task(
+    root: str, config: RunConfig, stage: str, parts: list[str], title: str
+) -> dict[str, Any]:
+    from pipeline.stages import stage as stage_spec
 
-
-@task(name="tokenizer", **TASK_OPTIONS)
-def tokenizer_task(root: str, config: RunConfig, parts: list[str]) -> dict[str, Any]:
-    return steps.tokenizer_step(RunDir(root), config, parts)
-
-
-@task(name="shards", **TASK_OPTIONS)
-def shards_task(root: str, config: RunConfig, parts: list[str]) -> dict[str, Any]:
-    logger = get_run_logger()
-    return steps.shards_step(RunDir(root), config, parts, progress=logger.info)
-
-
-@task(name="train", **TASK_OPTIONS)
-def train_task(root: str, config: RunConfig) -> dict[str, Any]:
-    logger = get_run_logger()
-    return steps.train_step(RunDir(root), config, progress=logger.info)
-
-
-@task(name="card", **TASK_OPTIONS)
-def card_task(root: str, config: RunConfig, title: str) -> dict[str, Any]:
-    return steps.card_step(RunDir(root), config, title=title)
+    ctx = RunContext(RunDir(root), config, parts, title, progress=get_run_logger().info)
+    return stage_spec(stage).load()(ctx)
 
 
 def _map(task_: Any, *args: Any) -> list[Any]:
@@ -123,15 +116,52 @@ def _map(task_: Any, *args: Any) -> list[Any]:
     return [future.result() for future in futures]
 
 
+# -- how each kind of work runs: (run, spec, config, parts, title) -> partition summaries or the
+# -- whole-run stage's summary
+def _run_ingest(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
+    units = plan_units(config.sources, config.base_dir)
+    get_run_logger().info("[ingest] %d units from %d sources", len(units), len(config.sources))
+    # a unit may write several partitions
+    return [s for unit in _map(ingest_task, root, config, units) for s in unit]
+
+
+def _run_filter(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
+    return _map(filter_task, root, config, spec.name, parts)
+
+
+def _run_dedup(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
+    """Signatures per partition -> buckets per band -> one cluster step -> apply per partition."""
+    _map(dedup_signature_task, root, config, parts)
+    _map(dedup_bucket_task, root, config, parts, dedup_steps.bucket_keys(config))
+    dedup_cluster_task(root, config, parts)
+    return _map(dedup_apply_task, root, config, parts)
+
+
+def _run_whole(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
+    return whole_run_task(root, config, spec.name, parts, title)
+
+
+WORK: dict[str, Callable[..., Any]] = {
+    "ingest": _run_ingest,
+    "filter": _run_filter,
+    "dedup": _run_dedup,
+    "whole_run": _run_whole,
+}
+
+
+def _section_json(spec: StageSpec, config: RunConfig) -> Any:
+    if spec.section == "sources":
+        return [source.model_dump(mode="json") for source in config.sources]
+    return config.section(spec.section).model_dump(mode="json") if spec.section else None
+
+
 @flow(name="gristmill-run")
 def run_chain(
     config: RunConfig, out: str, until: str = "card", title: str = "gristmill run"
 ) -> dict[str, Any]:
     """Run the stages of ``config`` into run directory ``out``, stopping after ``until``."""
     logger = get_run_logger()
-    if until not in STAGES:
-        raise ValueError(f"unknown stage {until!r}; stages are: {', '.join(STAGES)}")
-    last = STAGES.index(until)
+    specs = stages_until(until)
     run = RunDir(out)
     run.root.mkdir(parents=True, exist_ok=True)
     root = str(run.root)
@@ -146,71 +176,39 @@ def run_chain(
         sources=[s.name for s in config.sources],
     )
     results: dict[str, Any] = {}
-
-    def record(stage: str, started: float, skipped: bool, summary: dict[str, Any]) -> None:
-        seconds = round(time.perf_counter() - started, 3)
-        run.update_manifest(
-            stages={stage: {"status": "done", "skipped": skipped, "seconds": seconds}}
-        )
-        results[stage] = {"skipped": skipped, "seconds": seconds, **summary}
-        logger.info(
-            "[%s] %s in %.1fs", stage, "skipped (up to date)" if skipped else "done", seconds
-        )
-
-    items = steps.plan_inputs(config)
     parts: list[str] = []  # the partitions ingest wrote; every later stage works on these
-    for stage in STAGES[: last + 1]:
+    for spec in specs:
         started = time.perf_counter()
-        run.update_manifest(stages={stage: {"status": "running"}})
-        if stage == "ingest":
-            logger.info("[ingest] %d files from %d sources", len(items), len(config.sources))
-            # one task per unit (file, folder, dataset); a unit may write several partitions
-            summaries = [s for unit in _map(ingest_task, root, config, items) for s in unit]
-            parts = sorted(summary["part"] for summary in summaries)
-        elif stage in ("langid", "quality"):
-            summaries = _map(filter_task, root, config, stage, parts)
-        elif stage == "dedup":
-            summaries = _dedup(root, config, parts)
-        if stage in ("ingest", "langid", "quality", "dedup"):
-            section = config.sources if stage == "ingest" else getattr(config, stage)
-            section_json = (
-                [s.model_dump(mode="json") for s in section]
-                if stage == "ingest"
-                else section.model_dump(mode="json")
+        run.update_manifest(stages={spec.name: {"status": "running"}})
+        outcome = WORK[spec.work](root, spec, config, parts, title)
+        if spec.documents:
+            summaries: list[dict[str, Any]] = outcome
+            extra = dedup_steps.stage_extra(run, config) if spec.work == "dedup" else None
+            seconds = time.perf_counter() - started
+            record = finish_stage(
+                run, spec.name, _section_json(spec, config), summaries, seconds, extra
             )
-            extra = dedup_units.stage_summary(run, config.dedup) if stage == "dedup" else None
-            stage_record = steps.finish_stage(
-                run, stage, section_json, summaries, time.perf_counter() - started, extra
-            )
-            counts = stage_record["counts"]
+            counts = record["counts"]
             logger.info(
                 "[%s] %d in -> %d kept, %d dropped %s",
-                stage,
+                spec.name,
                 counts["docs_in"],
                 counts["docs_kept"],
                 counts["docs_dropped"],
                 counts["dropped"] or "",
             )
-            record(stage, started, all(s["skipped"] for s in summaries), {"counts": counts})
-        elif stage == "tokenizer":
-            summary = tokenizer_task(root, config, parts)
-            record(stage, started, summary["skipped"], {"path": summary["path"]})
-        elif stage == "shards":
-            summary = shards_task(root, config, parts)
-            record(stage, started, summary["skipped"], {"objectives": summary["objectives"]})
-        elif stage == "train":
-            summary = train_task(root, config)
-            record(
-                stage,
-                started,
-                summary["skipped"],
-                {
-                    "checkpoint": summary["checkpoint"],
-                    "first_loss": summary["first_loss"],
-                    "last_loss": summary["last_loss"],
-                },
-            )
-        elif stage == "card":
-            summary = card_task(root, config, title)
-            record(stage, started, summary["skipped"], {"paths": summary["paths"]})
+            if spec.work == "ingest":
+                parts = sorted(summary["part"] for summary in summaries)
+            summary = {"skipped": all(s["skipped"] for s in summaries), "counts": counts}
+        else:
+            summary = outcome
+        seconds = round(time.perf_counter() - started, 3)
+        skipped = bool(summary["skipped"])
+        run.update_manifest(
+            stages={spec.name: {"status": "done", "skipped": skipped, "seconds": seconds}}
+        )
+        results[spec.name] = {**summary, "skipped": skipped, "seconds": seconds}
+        logger.info(
+            "[%s] %s in %.1fs", spec.name, "skipped (up to date)" if skipped else "done", seconds
+        )
     return results

@@ -12,7 +12,9 @@ from flows import prefect_env
 # Before anything imports Prefect: its embedded server's start-up limit and telemetry off.
 prefect_env.configure()
 
-from pipeline.config import STAGES, ConfigError, RunConfig, load_config  # noqa: E402
+from pipeline.config import ConfigError, RunConfig, load_config  # noqa: E402
+from pipeline.rundir import RunDir  # noqa: E402
+from pipeline.stages import DOCUMENT_STAGES, STAGES  # noqa: E402
 
 DEMO_OUT = "runs/demo"
 
@@ -86,13 +88,14 @@ def report(out: Path, results: dict[str, Any]) -> None:
         if counts:
             line += f"  {counts['docs_in']} in -> {counts['docs_kept']} kept"
         print(line)
+    run = RunDir(out)
     where = {
-        "documents": out / "dedup",
-        "dropped": out / "dropped",
-        "tokenizer": out / "tokenizer" / "tokenizer.json",
-        "shards": out / "shards",
-        "checkpoint": out / "train" / "checkpoint.pt",
-        "card": out / "card" / "README.md",
+        "documents": run.stage_dir(DOCUMENT_STAGES[-1]),
+        "dropped": run.dropped_root,
+        "tokenizer": run.tokenizer_path,
+        "shards": run.shards_dir,
+        "checkpoint": run.checkpoint_path,
+        "card": run.card_paths[0],
     }
     print("outputs:")
     for name, path in where.items():

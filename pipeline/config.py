@@ -10,73 +10,75 @@ shards: {...}         # pipeline.shards.config.ShardsConfig
 train: {...}          # trainer.config.TrainConfig
 ```
 
-Loading validates everything before any work starts: unknown keys, unknown formats or stages,
-bad values and source paths that match nothing or cannot be read are reported together, each
-naming where in the file it is.
+The sections besides ``sources`` come from the stage table (:data:`pipeline.stages.STAGE_TABLE`):
+each stage with settings contributes its section and typed model, so a new stage needs no edit
+here. Loading validates everything before any work starts: unknown keys, unknown formats or
+stages, bad values and source paths that match nothing or cannot be read are reported together,
+each naming where in the file it is.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from pipeline.dedup.config import DedupConfig
-from pipeline.ingest.config import FORMATS, SourceConfig
+from pipeline.hashing import stable_hash
+from pipeline.ingest.config import SourceConfig
 from pipeline.ingest.files import SourceError, resolve_source_files
-from pipeline.langid.config import LangIDConfig
-from pipeline.quality.config import QualityConfig
-from pipeline.shards.config import ShardsConfig
-from pipeline.tokenizer.config import TokenizerConfig
-from trainer.config import TrainConfig
+from pipeline.ingest.formats import FORMATS
+from pipeline.stages import CONFIG_SECTIONS, STAGES
 
-#: The stages of a run, in order. `--until` takes one of these names.
-STAGES = ("ingest", "langid", "quality", "dedup", "tokenizer", "shards", "train", "card")
+__all__ = ["STAGES", "ConfigError", "RunConfig", "load_config", "parse_config", "stable_hash"]
 
 
 class ConfigError(ValueError):
     """The run config is invalid; the message names every problem found."""
 
 
-class RunConfig(BaseModel):
-    """A whole run: where the text comes from and how each stage treats it."""
+class _RunConfigBase(BaseModel):
+    """A whole run: where the text comes from and how each stage treats it.
+
+    The stage sections (``langid``, ``quality``, ...) are added from the stage table by
+    :data:`RunConfig`; each has its model's defaults, so only ``sources`` is required.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     sources: list[SourceConfig] = Field(min_length=1)
-    langid: LangIDConfig = LangIDConfig()
-    quality: QualityConfig = QualityConfig()
-    dedup: DedupConfig = DedupConfig()
-    tokenizer: TokenizerConfig = TokenizerConfig()
-    shards: ShardsConfig = ShardsConfig()
-    train: TrainConfig = TrainConfig()
     #: folder that relative source paths resolve against (the config file's folder)
     base_dir: str = "."
 
     @model_validator(mode="after")
-    def _unique_source_names(self) -> RunConfig:
+    def _unique_source_names(self) -> _RunConfigBase:
         names = [s.name for s in self.sources]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
-        unknown = [n for n in self.dedup.source_priority if n not in names]
+        unknown = [n for n in self.section("dedup").source_priority if n not in names]
         if unknown:
             raise ValueError(f"dedup.source_priority names unknown sources: {', '.join(unknown)}")
         for section in ("langid", "quality"):
-            unknown = sorted(n for n in getattr(self, section).per_source if n not in names)
+            unknown = sorted(n for n in self.section(section).per_source if n not in names)
             if unknown:
                 raise ValueError(
                     f"{section}.per_source names unknown sources: {', '.join(unknown)}"
                 )
         return self
 
+    def section(self, name: str) -> Any:
+        """The settings of one stage section (``config.section("quality")`` is
+        ``config.quality``)."""
+        if name not in CONFIG_SECTIONS:
+            known = ", ".join(CONFIG_SECTIONS)
+            raise KeyError(f"no config section {name!r}; sections are: {known}")
+        return getattr(self, name)
+
     def section_hash(self, section: str) -> str:
         """A short hash of one stage's settings (used in cache fingerprints)."""
-        return stable_hash(getattr(self, section).model_dump(mode="json"))
+        return stable_hash(self.section(section).model_dump(mode="json"))
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -85,10 +87,14 @@ class RunConfig(BaseModel):
         raise KeyError(name)
 
 
-def stable_hash(value: Any) -> str:
-    """sha256 of a JSON-serialisable value with sorted keys (hex, 16 chars)."""
-    data = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(data.encode()).hexdigest()[:16]
+#: The run config: ``sources`` plus one section per stage of the stage table, each defaulting to
+#: its model's defaults.
+RunConfig: type[_RunConfigBase] = create_model(  # type: ignore[call-overload]
+    "RunConfig",
+    __base__=_RunConfigBase,
+    __module__=__name__,
+    **{name: (model, Field(default_factory=model)) for name, model in CONFIG_SECTIONS.items()},
+)
 
 
 def _format_validation_error(error: ValidationError, origin: str) -> str:
@@ -97,7 +103,7 @@ def _format_validation_error(error: ValidationError, origin: str) -> str:
         where = ".".join(str(p) for p in item["loc"]) or "(top level)"
         message = item["msg"]
         if item["type"] == "extra_forbidden":
-            known = ", ".join(STAGES[1:-1]) if len(item["loc"]) == 1 else None
+            known = ", ".join(CONFIG_SECTIONS) if len(item["loc"]) == 1 else None
             message = "unknown key" + (f" (sections are: sources, {known})" if known else "")
         elif item["type"] == "literal_error" and item["loc"][-1] == "format":
             message = f"unknown format {item['input']!r}; expected one of {', '.join(FORMATS)}"

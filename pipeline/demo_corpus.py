@@ -25,10 +25,11 @@ import json
 import os
 import site
 import sysconfig
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from pipeline.rundir import atomic_write_bytes
 
 #: Per-source budget in bytes of JSONL written; three sources make a 3-5 MB demo.
 DEFAULT_MAX_BYTES = 1_500_000
@@ -189,15 +190,7 @@ def _write_if_changed(path: Path, lines: Iterable[Line]) -> None:
     data = b"".join(_encode(line) for line in lines)
     if path.is_file() and path.read_bytes() == data:
         return
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(handle, 0o644)  # mkstemp makes 0600; these are ordinary data files
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)
 
 
 #: (source name, kind, licence, builder) of each demo source.

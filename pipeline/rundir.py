@@ -7,8 +7,14 @@ RUN_DIR/
   <stage>/_done/<part>.json          # completion marker: fingerprint, output hashes, stats
   <stage>/_stage.json                # the stage's config, inputs, merged counts, timings
   dropped/<stage>/<part>.parquet     # dropped documents with their `reason`
-  tokenizer/  shards/  train/  card/
+  tokenizer/tokenizer.json
+  shards/<objective>/                # training shards and their manifest
+  train/checkpoint.pt  train/metrics.jsonl
+  card/README.md  card/card.json
 ```
+
+Every path of a run is named here, by a method or property of :class:`RunDir`; no other module
+spells a path inside a run directory.
 
 Every file is written under a temporary name and renamed when complete, and a partition's marker
 is written last. A partition counts as done only when its marker's fingerprint matches the one
@@ -34,6 +40,7 @@ import pyarrow.parquet as pq
 from pipeline import __version__
 from pipeline.schema import SCHEMA_VERSION
 from pipeline.stage import StageResult, StageStats
+from trainer.outputs import CHECKPOINT_NAME, METRICS_NAME
 
 PARQUET_OPTIONS = {"compression": "zstd", "row_group_size": 4096}
 
@@ -69,14 +76,6 @@ def write_parquet(path: Path, table: pa.Table) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fingerprint(*parts: Any) -> str:
     """Hash of JSON-serialisable parts plus the code and schema versions."""
     data = json.dumps([__version__, SCHEMA_VERSION, *parts], sort_keys=True, default=str)
@@ -109,10 +108,21 @@ class RunDir:
         return self.root / stage / f"{part}.parquet"
 
     def dropped_path(self, stage: str, part: str) -> Path:
-        return self.root / "dropped" / stage / f"{part}.parquet"
+        return self.dropped_dir(stage) / f"{part}.parquet"
 
     def marker_path(self, stage: str, part: str) -> Path:
-        return self.root / stage / "_done" / f"{part}.json"
+        return self.marker_dir(stage) / f"{part}.json"
+
+    @property
+    def dropped_root(self) -> Path:
+        """Where every stage's dropped documents are, one folder per stage."""
+        return self.root / "dropped"
+
+    def dropped_dir(self, stage: str) -> Path:
+        return self.dropped_root / stage
+
+    def marker_dir(self, stage: str) -> Path:
+        return self.root / stage / "_done"
 
     def stage_json_path(self, stage: str) -> Path:
         return self.root / stage / "_stage.json"
@@ -120,6 +130,46 @@ class RunDir:
     @property
     def manifest_path(self) -> Path:
         return self.root / "manifest.json"
+
+    def ingest_unit_record(self, unit: str) -> Path:
+        """The record of one ingest unit: its fingerprint and partitions, written last."""
+        return self.root / "ingest" / "_units" / f"{unit}.json"
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.root / "tokenizer" / "tokenizer.json"
+
+    @property
+    def shards_dir(self) -> Path:
+        return self.root / "shards"
+
+    def objective_dir(self, objective: str) -> Path:
+        return self.shards_dir / objective
+
+    @property
+    def train_dir(self) -> Path:
+        return self.root / "train"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.train_dir / CHECKPOINT_NAME
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.train_dir / METRICS_NAME
+
+    @property
+    def card_dir(self) -> Path:
+        return self.root / "card"
+
+    @property
+    def card_paths(self) -> tuple[Path, Path]:
+        """The card as Markdown and as JSON."""
+        return self.card_dir / "README.md", self.card_dir / "card.json"
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the run directory, as records store it."""
+        return path.relative_to(self.root).as_posix()
 
     # -- partitions ----------------------------------------------------------------------------
     def finished(self, stage: str, part: str, fp: str) -> Partition | None:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 import pyarrow as pa
 
 #: Bumped whenever a column is added, removed or changes meaning.
 SCHEMA_VERSION = 1
 
-KINDS = ("web", "book", "code")
+#: What a document is; a source's `kind` decides its quality rule suite and its shingling.
+Kind = Literal["web", "book", "code"]
+KINDS: tuple[str, ...] = get_args(Kind)
 
 DOCUMENT_SCHEMA = pa.schema(
     [

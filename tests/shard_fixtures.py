@@ -16,9 +16,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc
 
-SPECIAL_IDS = {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4, "bos": 5, "eos": 6}
-FIRST_TOKEN = 7
-IGNORE_INDEX = -100
+from pipeline.objectives.mlm import IGNORE_INDEX
+from pipeline.tokenizer.config import SPECIAL_IDS
+
+#: the fixtures' small vocabularies start right after the core special tokens
+FIRST_TOKEN = len(SPECIAL_IDS)
 
 
 def make_rows(

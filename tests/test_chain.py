@@ -10,10 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.cli import main
-from pipeline.rundir import RunDir, file_sha256
+from pipeline.hashing import file_sha256
+from pipeline.rundir import RunDir
+from pipeline.stages import DOCUMENT_STAGES
 from tests.corpus_fixtures import write_config, write_corpus
 
-FUNNEL = ("ingest", "langid", "quality", "dedup")
+FUNNEL = DOCUMENT_STAGES
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,17 @@ import pyarrow.parquet as pq
 import pytest
 from datasketch import MinHash, MinHashLSH
 
-from pipeline.dedup import units
+from pipeline.dedup import paths, units
+from pipeline.dedup.artifacts import DedupInputError
 from pipeline.dedup.config import DedupConfig, MinHashConfig
+from pipeline.dedup.in_memory import plan_dedup
 from pipeline.dedup.lsh import bucket_edges
 from pipeline.dedup.lsh_params import optimal_bands_rows
 from pipeline.dedup.minhash import MinHasher, document_signatures
 from pipeline.dedup.normalize import char_shingles, word_shingles
-from pipeline.dedup.stage import plan_dedup
 from pipeline.dedup.union_find import connected_components
-from pipeline.rundir import RunDir, file_sha256, write_parquet
+from pipeline.hashing import file_sha256
+from pipeline.rundir import RunDir, write_parquet
 from pipeline.schema import documents_to_table
 
 WORDS = [
@@ -244,7 +246,7 @@ def kept_and_dropped(run: RunDir, parts: list[str]) -> tuple[list[str], dict[str
 def finish(run: RunDir, config: DedupConfig, summaries: list[dict]) -> None:
     """What the flow does after the units: the stage record (its partitions list is what later
     runs read)."""
-    from flows.steps import finish_stage
+    from pipeline.steps.records import finish_stage
 
     finish_stage(
         run,
@@ -321,11 +323,11 @@ def test_partition_order_and_task_order_do_not_change_the_outputs(
     for part in parts:
         for path in (RunDir.kept_path, RunDir.dropped_path):
             assert file_sha256(path(one, "dedup", part)) == file_sha256(path(two, "dedup", part))
-        assert file_sha256(units.index_path(one, part)) == file_sha256(units.index_path(two, part))
+        assert file_sha256(paths.index_path(one, part)) == file_sha256(paths.index_path(two, part))
     internal = (
-        [units.plan_path]
-        + [lambda run, key=key: units.bucket_path(run, key) for key in units.bucket_keys(config)]
-        + [lambda run, part=part: units.signature_path(run, part) for part in parts]
+        [paths.plan_path]
+        + [lambda run, key=key: paths.bucket_path(run, key) for key in units.bucket_keys(config)]
+        + [lambda run, part=part: paths.signature_path(run, part) for part in parts]
     )
     for path_of in internal:
         assert file_sha256(path_of(one)) == file_sha256(path_of(two)), path_of(one)
@@ -376,10 +378,10 @@ def test_previous_run_with_other_settings_is_refused(tmp_path: Path) -> None:
     finish(first, config, units.run_all(first, config, ["old"]))
     second = write_partitions(tmp_path / "b", {"new": [prose(random.Random(2), 50)]})
     other = DedupConfig(previous_runs=[str(tmp_path / "a")], minhash={"ngram": 3})
-    with pytest.raises(units.DedupInputError, match="ngram"):
+    with pytest.raises(DedupInputError, match="ngram"):
         units.run_all(second, other, ["new"])
     missing = DedupConfig(previous_runs=[str(tmp_path / "nowhere")])
-    with pytest.raises(units.DedupInputError, match="nowhere"):
+    with pytest.raises(DedupInputError, match="nowhere"):
         units.run_all(second, missing, ["new"])
 
 

@@ -8,7 +8,7 @@ import random
 import pyarrow as pa
 
 from pipeline.dedup.config import DedupConfig
-from pipeline.dedup.stage import apply_plan, plan_dedup
+from pipeline.dedup.in_memory import apply_plan, plan_dedup
 from pipeline.schema import documents_to_table
 from tests.corpus_fixtures import english_doc
 

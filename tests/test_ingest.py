@@ -22,13 +22,14 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipeline.ingest.config import FORMATS, SourceConfig
+from pipeline.ingest.config import SourceConfig
 from pipeline.ingest.files import (
     SourceError,
     file_fingerprint,
     relative_name,
     resolve_source_files,
 )
+from pipeline.ingest.formats import FORMATS
 from pipeline.ingest.html_text import html_to_text
 from pipeline.ingest.reader import READERS
 from pipeline.ingest.warc import decode_html

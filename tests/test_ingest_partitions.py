@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from flows import steps
 from pipeline.card.build import source_rows
 from pipeline.config import parse_config
+from pipeline.ingest.plan import plan_units
 from pipeline.rundir import RunDir
+from pipeline.steps.ingest import ingest_step
+from pipeline.steps.records import finish_stage
 from tests.test_ingest_code import write_tree
 
 LINE = "The miller weighed every sack of grain before it went to the stones. "
@@ -38,7 +40,11 @@ def _corpus(folder: Path) -> dict:
 
 
 def _ingest_all(run: RunDir, config) -> list[dict]:
-    return [s for item in steps.plan_inputs(config) for s in steps.ingest_step(run, config, item)]
+    return [
+        s
+        for item in plan_units(config.sources, config.base_dir)
+        for s in ingest_step(run, config, item)
+    ]
 
 
 def test_large_file_writes_several_partitions_that_account_for_every_record(
@@ -46,7 +52,7 @@ def test_large_file_writes_several_partitions_that_account_for_every_record(
 ) -> None:
     config = parse_config(_corpus(tmp_path / "in"), tmp_path / "in")
     run = RunDir(tmp_path / "run")
-    items = steps.plan_inputs(config)
+    items = plan_units(config.sources, config.base_dir)
     assert len(items) == 3  # two files and one tree, each one unit
     summaries = _ingest_all(run, config)
     names = [s["part"] for s in summaries]
@@ -103,7 +109,7 @@ def test_card_counts_each_unit_once_however_many_partitions(tmp_path: Path) -> N
     config = parse_config(_corpus(tmp_path / "in"), tmp_path / "in")
     run = RunDir(tmp_path / "run")
     summaries = _ingest_all(run, config)
-    steps.finish_stage(run, "ingest", [], summaries, 0.0)
+    finish_stage(run, "ingest", [], summaries, 0.0)
     rows = {row["name"]: row for row in source_rows(run, config)}
     web, code = rows["web"], rows["code"]
     files = sorted((tmp_path / "in").glob("*.jsonl"))

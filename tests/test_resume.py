@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flows import steps
 from pipeline.config import load_config
-from pipeline.rundir import RunDir, file_sha256
+from pipeline.hashing import file_sha256
+from pipeline.ingest.plan import plan_units
+from pipeline.rundir import RunDir
+from pipeline.steps.filter import filter_step
+from pipeline.steps.ingest import ingest_step
 from tests.corpus_fixtures import write_config, write_corpus
 
 
 def _run_per_partition_stages(run: RunDir, config) -> dict[str, list[dict]]:
-    items = steps.plan_inputs(config)
-    out = {"ingest": [s for item in items for s in steps.ingest_step(run, config, item)]}
+    items = plan_units(config.sources, config.base_dir)
+    out = {"ingest": [s for item in items for s in ingest_step(run, config, item)]}
     parts = [summary["part"] for summary in out["ingest"]]
     for stage in ("langid", "quality"):
-        out[stage] = [steps.filter_step(run, config, stage, part) for part in parts]
+        out[stage] = [filter_step(run, config, stage, part) for part in parts]
     return out
 
 

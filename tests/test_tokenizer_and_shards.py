@@ -29,7 +29,7 @@ from pipeline.objectives.mlm import (
 from pipeline.schema import doc_id, documents_to_table
 from pipeline.shards import ShardsConfig, build_shards, is_val_doc
 from pipeline.tokenizer import SPECIAL_TOKENS, TokenizerConfig, train_tokenizer
-from pipeline.tokenizer.config import FIRST_REGULAR_ID
+from pipeline.tokenizer.config import FIRST_REGULAR_ID, SPECIAL_IDS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -364,15 +364,8 @@ def test_manifest_matches_files_and_contract(built, tokenizer_file: Path) -> Non
     folder = out / "mlm"
     assert json.loads((folder / "manifest.json").read_text()) == manifest
     assert manifest["format"] == "gristmill-shards" and manifest["format_version"] == 1
-    assert manifest["special_ids"] == {
-        "pad": 0,
-        "unk": 1,
-        "cls": 2,
-        "sep": 3,
-        "mask": 4,
-        "bos": 5,
-        "eos": 6,
-    }
+    assert manifest["special_ids"] == SPECIAL_IDS  # pinned: [PAD] 0 ... [EOS] 6
+    assert [SPECIAL_IDS[k] for k in ("pad", "cls", "sep", "mask", "eos")] == [0, 2, 3, 4, 6]
     assert manifest["columns"] == ["input_ids", "labels", "doc_id", "copy", "chunk"]
     assert (folder / manifest["tokenizer"]).resolve() == tokenizer_file.resolve()
     assert manifest["stats"]["docs"] == {"in": 403, "encoded": 400, "empty": len(EMPTY_TEXTS)}

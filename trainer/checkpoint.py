@@ -16,8 +16,6 @@ import torch
 
 from trainer.config import TrainConfig
 
-CHECKPOINT_NAME = "checkpoint.pt"
-METRICS_NAME = "metrics.jsonl"
 CHECKPOINT_FORMAT = "gristmill-checkpoint"
 CHECKPOINT_VERSION = 1
 # TrainConfig fields that fix the parameter shapes; a resume must not change them.

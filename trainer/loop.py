@@ -36,9 +36,7 @@ from torch.utils.data import DataLoader
 
 from trainer.checkpoint import (
     CHECKPOINT_FORMAT,
-    CHECKPOINT_NAME,
     CHECKPOINT_VERSION,
-    METRICS_NAME,
     check_resumable,
     load_checkpoint,
     save_checkpoint,
@@ -47,6 +45,7 @@ from trainer.checkpoint import (
 from trainer.config import TrainConfig
 from trainer.distributed import DistInfo, init_distributed, resolve_device
 from trainer.model import ModelConfig, TransformerLM, count_parameters
+from trainer.outputs import CHECKPOINT_NAME, METRICS_NAME
 from trainer.sampler import ResumableSampler
 from trainer.schedule import warmup_cosine
 from trainer.shards import MANIFEST_NAME, Manifest, ShardDataset

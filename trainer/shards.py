@@ -9,7 +9,6 @@ for `torch.utils.data.DataLoader`, copying only the one row it returns.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,8 @@ import pyarrow as pa
 import pyarrow.ipc
 import torch
 from torch.utils.data import Dataset
+
+from pipeline.hashing import file_sha256
 
 FORMAT = "gristmill-shards"
 FORMAT_VERSION = 1
@@ -165,14 +166,6 @@ def load_manifest(shards_dir: Path | str) -> Manifest:
     )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _column_view(table: pa.Table, column: str, seq_len: int, path: Path) -> list[np.ndarray]:
     """Per-chunk `(rows, seq_len)` int32 views of one fixed_size_list<int32> column, no copy."""
     if column not in table.column_names:
@@ -223,7 +216,7 @@ class SplitArrays:
         for shard in info.files:
             if not shard.path.is_file():
                 raise ShardFormatError(f"{shard.path}: listed in {manifest.path} but missing")
-            if verify and shard.sha256 is not None and _sha256(shard.path) != shard.sha256:
+            if verify and shard.sha256 is not None and file_sha256(shard.path) != shard.sha256:
                 raise ShardFormatError(f"{shard.path}: sha256 differs from {manifest.path}")
             source = pa.memory_map(str(shard.path), "r")
             try:

@@ -18,8 +18,8 @@ from pipeline import __version__
 from pipeline.card.signals import signal_summary, signals_markdown
 from pipeline.config import RunConfig
 from pipeline.rundir import RunDir, atomic_write_bytes, atomic_write_json, read_json
+from pipeline.stages import DOCUMENT_STAGES, STAGES
 
-FUNNEL_STAGES = ("ingest", "langid", "quality", "dedup")
 EXAMPLES_PER_REASON = 2  # enough to see what a rule removes without bloating the card
 SNIPPET_CHARS = 240
 
@@ -60,7 +60,7 @@ def source_rows(run: RunDir, config: RunConfig) -> list[dict[str, Any]]:
 def dropped_examples(run: RunDir, stage: str) -> dict[str, list[dict[str, str]]]:
     """A few dropped documents per reason, in run order."""
     out: dict[str, list[dict[str, str]]] = {}
-    folder = run.root / "dropped" / stage
+    folder = run.dropped_dir(stage)
     for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
         table = pq.read_table(path, columns=["id", "text", "reason"])
         columns = (table.column(c).to_pylist() for c in table.column_names)
@@ -96,7 +96,7 @@ def build_card(run: RunDir, config: RunConfig, title: str = "gristmill run") -> 
     """Write `card/card.json` and `card/README.md`; return the card."""
     manifest = run.manifest()
     funnel = []
-    for stage in FUNNEL_STAGES:
+    for stage in DOCUMENT_STAGES:
         record = run.stage_record(stage)
         if record:
             counts = record["counts"]
@@ -123,7 +123,7 @@ def build_card(run: RunDir, config: RunConfig, title: str = "gristmill run") -> 
         "sources": source_rows(run, config),
         "funnel": funnel,
         "composition": composition(run) if run.stage_record("dedup") else {},
-        "dropped_examples": {s: dropped_examples(run, s) for s in FUNNEL_STAGES},
+        "dropped_examples": {s: dropped_examples(run, s) for s in DOCUMENT_STAGES},
         "quality_signals": (
             signal_summary(run, config.quality) if run.stage_record("quality") else []
         ),
@@ -154,9 +154,9 @@ def build_card(run: RunDir, config: RunConfig, title: str = "gristmill run") -> 
                 "checkpoint",
             )
         }
-    out = run.root / "card"
-    atomic_write_json(out / "card.json", card)
-    atomic_write_bytes(out / "README.md", render_markdown(card, run).encode())
+    markdown, card_json = run.card_paths
+    atomic_write_json(card_json, card)
+    atomic_write_bytes(markdown, render_markdown(card, run).encode())
     return card
 
 
@@ -230,7 +230,7 @@ VOLATILE_FIELDS = ("wall_seconds", "skipped_partitions", "pruned_partitions")
 
 def card_inputs(run: RunDir) -> dict[str, Any]:
     """What the card summarises, without timings (for the card stage's cache fingerprint)."""
-    stages = (*FUNNEL_STAGES, "tokenizer", "shards", "train")
+    stages = [s for s in STAGES if s != "card"]
     records = {s: run.stage_record(s) for s in stages}
     return {
         stage: {k: v for k, v in record.items() if k not in VOLATILE_FIELDS}

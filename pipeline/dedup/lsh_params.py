@@ -16,6 +16,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from pipeline.dedup.config import MinHashConfig
+
 
 def collision_probability(similarity: np.ndarray | float, bands: int, rows: int) -> np.ndarray:
     """Probability that two documents of Jaccard ``similarity`` share a band."""
@@ -54,3 +56,10 @@ def optimal_bands_rows(
     error = false_positive_weight * fp + (1.0 - false_positive_weight) * fn
     best = int(np.argmin(error))  # the first minimum in (b, r) scan order
     return int(pairs[best, 0]), int(pairs[best, 1])
+
+
+def lsh_shape(config: MinHashConfig) -> tuple[int, int]:
+    """The ``(bands, rows)`` in use: the configured pair, or the optimum for the threshold."""
+    if config.bands is not None and config.rows is not None:
+        return config.bands, config.rows
+    return optimal_bands_rows(config.threshold, config.num_perm, config.false_positive_weight)

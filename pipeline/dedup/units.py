@@ -21,11 +21,9 @@ re-bands the stored signatures), and a partition is re-split only when its own d
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,101 +32,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.dedup.artifacts import read_info, required_info, write_with_info
 from pipeline.dedup.clusters import KEEP, REASONS, decide, policy_rank
 from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.exact import KEY_TYPE, exact_keys, key_columns
 from pipeline.dedup.lsh import band_keys, bucket_edges
 from pipeline.dedup.minhash import document_signatures
-from pipeline.dedup.stage import lsh_shape, split_partition
-from pipeline.rundir import RunDir, file_sha256, fingerprint, write_parquet
+from pipeline.dedup.paths import (
+    STAGE,
+    bucket_dir,
+    bucket_path,
+    index_dir,
+    index_path,
+    plan_path,
+    signature_dir,
+    signature_path,
+)
+from pipeline.dedup.previous import PreviousIndex, previous_index
+from pipeline.dedup.settings import band_column, bucket_keys, index_settings, signature_settings
+from pipeline.dedup.stage import split_partition
+from pipeline.hashing import file_sha256
+from pipeline.rundir import RunDir, fingerprint
 from pipeline.stage import StageStats
-
-STAGE = "dedup"
-_FP = b"gristmill.fingerprint"
-_INFO = b"gristmill.dedup"
-
-
-class DedupInputError(ValueError):
-    """A dedup input (a unit's output, a previous run's index) is missing or incompatible."""
-
-
-# -- settings and paths -----------------------------------------------------------------------
-def signature_settings(config: DedupConfig) -> dict[str, Any]:
-    """What a partition's signatures and exact keys depend on."""
-    mh = config.minhash
-    return {
-        "exact": config.exact,
-        "case_fold": config.case_fold,
-        "minhash": mh.enabled,
-        "num_perm": mh.num_perm,
-        "seed": mh.seed,
-        "scheme": mh.scheme,
-        "hash": "sha1_hash32",
-        "shingle": mh.shingle,
-        "code_shingle": mh.code_shingle,
-        "ngram": mh.ngram,
-        "char_ngram": mh.char_ngram,
-    }
-
-
-def index_settings(config: DedupConfig) -> dict[str, Any]:
-    """What makes two runs' keys comparable: signature settings plus bands x rows."""
-    bands, rows = lsh_shape(config.minhash) if config.minhash.enabled else (0, 0)
-    return {**signature_settings(config), "bands": bands, "rows": rows}
-
-
-def bucket_keys(config: DedupConfig) -> list[str]:
-    """The bucket units: ``exact`` and one per band (``band-000`` ...)."""
-    keys = ["exact"] if config.exact else []
-    if config.minhash.enabled:
-        keys += [f"band-{i:03d}" for i in range(lsh_shape(config.minhash)[0])]
-    return keys
-
-
-def _band_column(band: int) -> str:
-    return f"band_{band:03d}"
-
-
-def signature_path(run: RunDir, part: str) -> Path:
-    return run.stage_dir(STAGE) / "_signatures" / f"{part}.parquet"
-
-
-def bucket_path(run: RunDir, key: str) -> Path:
-    return run.stage_dir(STAGE) / "_buckets" / f"{key}.parquet"
-
-
-def plan_path(run: RunDir) -> Path:
-    return run.stage_dir(STAGE) / "_plan" / "plan.parquet"
-
-
-def index_path(run: RunDir, part: str) -> Path:
-    return run.stage_dir(STAGE) / "_index" / f"{part}.parquet"
-
-
-def _info(path: Path) -> dict[str, Any] | None:
-    """The dedup metadata of a Parquet file written by these units, or None if absent."""
-    if not path.is_file():
-        return None
-    try:
-        metadata = pq.read_schema(path).metadata or {}
-    except (OSError, pa.ArrowInvalid):
-        return None
-    if _INFO not in metadata:
-        return None
-    return {**json.loads(metadata[_INFO]), "fingerprint": metadata[_FP].decode()}
-
-
-def _write(path: Path, table: pa.Table, fp: str, info: dict[str, Any]) -> None:
-    metadata = {_FP: fp.encode(), _INFO: json.dumps(info, sort_keys=True).encode()}
-    write_parquet(path, table.replace_schema_metadata(metadata))
-
-
-def _required_info(path: Path, what: str) -> dict[str, Any]:
-    info = _info(path)
-    if info is None:
-        raise DedupInputError(f"{path}: missing or unreadable {what}")
-    return info
-
 
 # -- 1. signatures per partition ---------------------------------------------------------------
 #: Documents turned into Python strings at a time: bounds the signature unit's memory to the
@@ -159,7 +84,7 @@ def signature_unit(
     settings = index_settings(config)
     fp = fingerprint("dedup-bands", sig_fp, settings["bands"], settings["rows"])
     path = signature_path(run, part)
-    old = _info(path)
+    old = read_info(path)
     if old and old["fingerprint"] == fp:
         return {"part": part, "skipped": True, "rows": old["rows"], "fingerprint": fp}
     table = pq.read_table(source_path, columns=["id", "text", "source", "kind"])
@@ -193,8 +118,8 @@ def signature_unit(
         )
         keys = band_keys(signatures, settings["bands"], settings["rows"])
         for band in range(settings["bands"]):
-            columns[_band_column(band)] = pa.array(keys[:, band], pa.uint64())
-    _write(
+            columns[band_column(band)] = pa.array(keys[:, band], pa.uint64())
+    write_with_info(
         path,
         pa.table(columns),
         fp,
@@ -210,65 +135,11 @@ def signature_unit(
     }
 
 
-# -- previous runs ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PreviousIndex:
-    """One index file of a previous run: the kept documents of one of its partitions."""
-
-    path: Path
-    fingerprint: str
-    rows: int
-
-
-def previous_run_dirs(config: DedupConfig, base_dir: str | Path, current: Path) -> list[Path]:
-    """The run directories named by ``previous_runs`` (globs expanded, sorted), without
-    ``current``; a path that is not a glob must exist."""
-    found: list[Path] = []
-    for pattern in config.previous_runs:
-        path = Path(pattern) if Path(pattern).is_absolute() else Path(base_dir) / pattern
-        if glob.has_magic(str(path)):
-            matches = [Path(p) for p in sorted(glob.glob(str(path))) if Path(p).is_dir()]
-        elif path.is_dir():
-            matches = [path]
-        else:
-            raise DedupInputError(f"dedup.previous_runs: {pattern!r} ({path}) is not a directory")
-        for match in matches:
-            resolved = match.resolve()
-            if resolved != current.resolve() and resolved not in found:
-                found.append(resolved)
-    return found
-
-
-def previous_index(run: RunDir, config: DedupConfig, base_dir: str | Path) -> list[PreviousIndex]:
-    """The index files of every previous run, in a fixed order, checked to be comparable."""
-    wanted = index_settings(config)
-    files: list[PreviousIndex] = []
-    for run_dir in previous_run_dirs(config, base_dir, run.root):
-        previous = RunDir(run_dir)
-        record = previous.stage_record(STAGE)
-        if record is None:
-            raise DedupInputError(
-                f"{previous.stage_json_path(STAGE)}: previous run has no finished dedup stage"
-            )
-        for part in sorted(record.get("partitions", {})):
-            path = index_path(previous, part)
-            info = _required_info(path, "dedup index of a previous run")
-            differ = sorted(k for k in wanted if info["settings"].get(k) != wanted[k])
-            if differ:
-                got = {k: info["settings"].get(k) for k in differ}
-                raise DedupInputError(
-                    f"{path}: made with other dedup settings ({got}; this run: "
-                    f"{ {k: wanted[k] for k in differ} }), so its keys cannot be compared"
-                )
-            files.append(PreviousIndex(path, info["fingerprint"], info["rows"]))
-    return files
-
-
 # -- 2. buckets per band -------------------------------------------------------------------------
 def _inputs(run: RunDir, parts: list[str]) -> list[tuple[str, str, int]]:
     out = []
     for part in sorted(parts):
-        info = _required_info(signature_path(run, part), "dedup signatures (run unit 1 first)")
+        info = required_info(signature_path(run, part), "dedup signatures (run unit 1 first)")
         out.append((part, info["fingerprint"], info["rows"]))
     return out
 
@@ -282,13 +153,13 @@ def bucket_unit(
     previous = previous_index(run, config, base_dir)
     fp = fingerprint("dedup-bucket", key, inputs, [p.fingerprint for p in previous])
     path = bucket_path(run, key)
-    old = _info(path)
+    old = read_info(path)
     if old and old["fingerprint"] == fp:
         return {"key": key, "skipped": True, "edges": old["edges"], "fingerprint": fp}
     current = sum(rows for _, _, rows in inputs)
     sources = [signature_path(run, part) for part, _, _ in inputs] + [p.path for p in previous]
     exact = key == "exact"
-    column = "exact" if exact else _band_column(int(key.split("-")[1]))
+    column = "exact" if exact else band_column(int(key.split("-")[1]))
     keys, nodes, offset = [], [], 0
     for source in sources:
         table = pq.read_table(source, columns=[column] if exact else [column, "shingles"])
@@ -305,7 +176,7 @@ def bucket_unit(
         a, b = bucket_edges(np.concatenate(keys), np.concatenate(nodes), current)
     else:
         a = b = np.empty(0, np.int64)
-    _write(path, pa.table({"a": a, "b": b}), fp, {"edges": len(a)})
+    write_with_info(path, pa.table({"a": a, "b": b}), fp, {"edges": len(a)})
     return {
         "key": key,
         "skipped": False,
@@ -322,7 +193,7 @@ def _plan_fingerprint(
     inputs = _inputs(run, parts)
     previous = previous_index(run, config, base_dir)
     buckets = [
-        _required_info(bucket_path(run, k), "dedup buckets (run unit 2 first)")["fingerprint"]
+        required_info(bucket_path(run, k), "dedup buckets (run unit 2 first)")["fingerprint"]
         for k in bucket_keys(config)
     ]
     fp = fingerprint(
@@ -351,7 +222,7 @@ def cluster_unit(
     started = time.perf_counter()
     fp, inputs, previous = _plan_fingerprint(run, config, parts, base_dir)
     path = plan_path(run)
-    old = _info(path)
+    old = read_info(path)
     if old and old["fingerprint"] == fp:
         return {**old, "skipped": True}
     columns = ["id", "source", "length"] + (["exact"] if config.exact else [])
@@ -418,11 +289,11 @@ def cluster_unit(
             np.count_nonzero((reasons != KEEP) & (decisions.keeper >= n_current))
         ),
     }
-    _write(path, plan, fp, info)  # no timings in the file: same inputs, same bytes
+    write_with_info(path, plan, fp, info)  # no timings in the file: same inputs, same bytes
     wanted = {part for part, _, _ in inputs}
-    _prune(signature_path(run, "x").parent, wanted)
-    _prune(index_path(run, "x").parent, wanted)
-    _prune(bucket_path(run, "x").parent, set(bucket_keys(config)))
+    _prune(signature_dir(run), wanted)
+    _prune(index_dir(run), wanted)
+    _prune(bucket_dir(run), set(bucket_keys(config)))
     return {
         **info,
         "fingerprint": fp,
@@ -449,7 +320,7 @@ def apply_unit(
         hashlib.sha256(decisions.encode()).hexdigest(),
     )
     done = run.finished(STAGE, part, fp)
-    index_info = _info(index_path(run, part))
+    index_info = read_info(index_path(run, part))
     if done and index_info and index_info["fingerprint"] == fp:
         return _summary(done.name, done.stats, done.kept_sha256, skipped=True)
     table = pq.read_table(source_path)
@@ -481,13 +352,13 @@ def _write_index(
     kept = pa.array([r is None for r in reasons], pa.bool_())
     columns = ["id"] + (["exact"] if config.exact else [])
     if config.minhash.enabled:
-        columns += ["shingles"] + [_band_column(b) for b in range(settings["bands"])]
+        columns += ["shingles"] + [band_column(b) for b in range(settings["bands"])]
     keys = pq.read_table(signature_path(run, part), columns=columns).filter(kept)
     if "exact" in columns:  # an empty filter result loses nothing, but keep the type explicit
         keys = keys.set_column(
             keys.schema.get_field_index("exact"), "exact", keys.column("exact").cast(KEY_TYPE)
         )
-    _write(index_path(run, part), keys, fp, {"rows": keys.num_rows, "settings": settings})
+    write_with_info(index_path(run, part), keys, fp, {"rows": keys.num_rows, "settings": settings})
 
 
 def _summary(part: str, stats: StageStats, kept_sha256: str, skipped: bool) -> dict[str, Any]:
@@ -498,7 +369,7 @@ def _summary(part: str, stats: StageStats, kept_sha256: str, skipped: bool) -> d
 def stage_summary(run: RunDir, config: DedupConfig) -> dict[str, Any]:
     """What `_stage.json` records beyond counts: the LSH shape in use and the cluster step."""
     settings = index_settings(config)
-    info = _info(plan_path(run)) or {}
+    info = read_info(plan_path(run)) or {}
     mh = config.minhash
     return {
         "lsh": {

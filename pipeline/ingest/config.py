@@ -11,18 +11,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-#: Formats a source may name, and what one document is in each:
-#: `text` one per file (books, single files; gzip/zstd/bz2/xz read transparently);
-#: `jsonl` one per line (optionally compressed); `parquet` / `arrow` one per row;
-#: `warc` one per HTML response record; `wet` one per text conversion record;
-#: `html` one per `.html` file (files, or folders of them); `epub` one per book;
-#: `code` one per source file of a tree, archive or git checkout;
-#: `hf` one per row of a `datasets.load_dataset` split.
-FORMATS = ("text", "jsonl", "parquet", "arrow", "warc", "wet", "html", "epub", "code", "hf")
-Format = Literal["text", "jsonl", "parquet", "arrow", "warc", "wet", "html", "epub", "code", "hf"]
+from pipeline.ingest.formats import FORMATS
+from pipeline.schema import Kind
 
-#: Formats whose `paths` may name folders (read as one unit of work each, see the README).
-FOLDER_FORMATS = frozenset({"html", "code"})
+#: A format name; the choices come from :data:`pipeline.ingest.formats.FORMAT_READERS`.
+Format = Literal[FORMATS]  # type: ignore[valid-type]
 
 MiB = 1 << 20
 
@@ -139,7 +132,7 @@ class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # used in ids and file names
-    kind: Literal["web", "book", "code"]
+    kind: Kind
     format: Format
     # Globs (relative ones resolve against the config file); folders for `html` and `code`;
     # empty only for an `hf` source that names a Hub dataset.

@@ -18,7 +18,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from pipeline.ingest.config import FOLDER_FORMATS, SourceConfig
+from pipeline.ingest.config import SourceConfig
+from pipeline.ingest.formats import FOLDER_FORMATS
 
 _GLOB_CHARS = frozenset("*?[")
 #: The path of the one unit of an `hf` source that names a Hub dataset.

@@ -1,7 +1,7 @@
 """Ingest one unit of work: run its format's reader and cut what it yields into partitions.
 
 A unit is one file (or one folder, archive or dataset split, see
-:func:`pipeline.ingest.files.resolve_units`). Its records stream through
+:func:`pipeline.ingest.plan.plan_units`). Its records stream through
 :func:`iter_partitions`, which closes a partition whenever the text gathered reaches
 ``limits.partition_bytes``; each partition is an ordinary :class:`~pipeline.stage.StageResult`
 (stage ``ingest``) in which every record the reader yielded is either a kept document or a
@@ -12,6 +12,7 @@ lines) are not counted. Memory holds one partition, never the whole unit.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,19 +22,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.ingest import (
-    arrow_files,
-    code_files,
-    epub,
-    hf_datasets,
-    html_files,
-    jsonl,
-    parquet_files,
-    text_files,
-    warc,
-    wet,
-)
 from pipeline.ingest.config import SourceConfig
+from pipeline.ingest.formats import FORMAT_READERS
 from pipeline.ingest.records import Document, Record, Skipped, Unit
 from pipeline.schema import doc_id, documents_to_table, with_reason
 from pipeline.stage import StageResult, StageStats, text_bytes
@@ -44,16 +34,8 @@ Reader = Callable[[Unit], Iterator[Record]]
 
 #: format name (``SourceConfig.format``) -> the reader of that format
 READERS: dict[str, Reader] = {
-    "text": text_files.iter_records,
-    "jsonl": jsonl.iter_records,
-    "parquet": parquet_files.iter_records,
-    "arrow": arrow_files.iter_records,
-    "warc": warc.iter_records,
-    "wet": wet.iter_records,
-    "html": html_files.iter_records,
-    "epub": epub.iter_records,
-    "code": code_files.iter_records,
-    "hf": hf_datasets.iter_records,
+    name: importlib.import_module(f"pipeline.ingest.{module}").iter_records
+    for name, module in FORMAT_READERS.items()
 }
 
 

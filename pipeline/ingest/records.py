@@ -1,7 +1,7 @@
 """What a format reader yields: a document for the schema, or a record it had to skip.
 
 Readers never raise on bad content; they yield :class:`Skipped` with a reason, and
-:func:`pipeline.ingest.reader.ingest_file` routes those to the ``dropped`` table so every
+:func:`pipeline.ingest.reader.iter_partitions` routes those to the ``dropped`` table so every
 input record is accounted for. Only problems with the source's configuration or files
 (a missing column, a file that is not Parquet) raise :class:`~pipeline.ingest.files.SourceError`.
 """

@@ -68,6 +68,16 @@ def _follow_link(rel: str, path: Path, root_real: str) -> os.stat_result | Entry
     return info
 
 
+def _link(
+    rel: str, path: Path, root_real: str, follow: bool, unfollowed: str
+) -> Entry | os.stat_result:
+    """A symlink's target's stat when links are followed and it can be; otherwise its entry
+    (``unfollowed`` when links are not followed)."""
+    if not follow:
+        return Entry(rel, path, unfollowed)
+    return _follow_link(rel, path, root_real)
+
+
 def walk_folder(
     root: Path, follow_symlinks: bool = False, vendored: frozenset[str] = frozenset()
 ) -> Iterator[Entry]:
@@ -86,10 +96,8 @@ def walk_folder(
             if child.is_dir(follow_symlinks=False) and child.name in VCS_DIRS:
                 continue
             if child.is_symlink():
-                if not follow_symlinks:
-                    yield Entry(rel, path, "vendored" if _vendored(rel, vendored) else "symlink")
-                    continue
-                followed = _follow_link(rel, path, root_real)
+                unfollowed = "vendored" if _vendored(rel, vendored) else "symlink"
+                followed = _link(rel, path, root_real, follow_symlinks, unfollowed)
                 if isinstance(followed, Entry):
                     yield followed
                     continue
@@ -157,10 +165,7 @@ def walk_git(
             yield Entry(rel, path, "missing")
             continue
         if stat.S_ISLNK(info.st_mode):
-            if not follow_symlinks:
-                yield Entry(rel, path, "symlink")
-                continue
-            followed = _follow_link(rel, path, root_real)
+            followed = _link(rel, path, root_real, follow_symlinks, "symlink")
             if isinstance(followed, Entry):
                 yield followed
                 continue

@@ -29,10 +29,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pipeline.schema import Kind
 from pipeline.stage import KeepMode
 
 RuleSetName = Literal["gopher_quality", "gopher_repetition", "c4", "fineweb", "code", "books"]
-Kind = Literal["web", "book", "code"]
 
 
 class _Section(BaseModel):

@@ -19,8 +19,9 @@ import numpy as np
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer
 
+from pipeline.hashing import file_sha256
 from pipeline.objectives.mlm import IGNORE_INDEX, mlm_batch, mlm_rows_batch, mlm_schema
-from pipeline.rundir import atomic_write_json, file_sha256
+from pipeline.rundir import atomic_write_json
 from pipeline.shards.config import ShardsConfig
 from pipeline.shards.writer import ShardWriter
 from pipeline.tokenizer.config import SPECIAL_IDS, SPECIAL_TOKENS

@@ -1,0 +1,119 @@
+"""The stage table: every stage of a run, in order, and what the rest of the code derives from it.
+
+One entry per stage says its name, the run config section that configures it (and that
+section's typed model), how the flow runs it, and the step that does its work. From this table
+come the run config's sections (:mod:`pipeline.config`), the CLI's ``--until`` choices, the
+order of the flow (:mod:`flows.chain`), each document stage's upstream, and the data card's
+funnel. Adding a filtering stage (a toxicity filter, say) is one :class:`StageSpec` here plus its
+:class:`~pipeline.stage.FilterStage` subclass and config model.
+
+How the flow runs each kind of work (``work``):
+
+- ``ingest``: one task per input unit (a file, a folder or a dataset split), each writing one or
+  more partitions; every later document stage works on the partitions ingest reports.
+- ``filter``: one task per partition; ``runs`` names the :class:`~pipeline.stage.FilterStage`
+  class, built from the stage's config section. It reads the previous document stage's output.
+- ``dedup``: signatures per partition, candidate pairs per LSH band, one cluster step, then the
+  split per partition (:mod:`pipeline.steps.dedup`).
+- ``whole_run``: one task over the whole run; ``runs`` names the step function
+  ``(run, config, parts, progress) -> summary``.
+
+Steps and classes are named as ``module:attribute`` and imported when the stage runs, so listing
+stages imports neither torch nor the language-ID model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from pipeline.dedup.config import DedupConfig
+from pipeline.langid.config import LangIDConfig
+from pipeline.quality.config import QualityConfig
+from pipeline.shards.config import ShardsConfig
+from pipeline.tokenizer.config import TokenizerConfig
+from trainer.config import TrainConfig
+
+Work = Literal["ingest", "filter", "dedup", "whole_run"]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage of a run."""
+
+    name: str
+    work: Work
+    #: the run config section of this stage (``None``: the stage has no settings of its own)
+    section: str | None
+    #: the typed model of that section (``sources`` is the run config's own list of sources)
+    config: type[BaseModel] | None
+    #: ``module:attribute`` of what does the work: the filter class or the whole-run step
+    runs: str | None = None
+
+    @property
+    def documents(self) -> bool:
+        """Whether the stage reads and writes documents, partition by partition (the funnel)."""
+        return self.work != "whole_run"
+
+    def load(self) -> Any:
+        """The class or function named by :attr:`runs`."""
+        if self.runs is None:
+            raise ValueError(f"stage {self.name!r} names nothing to run")
+        module, _, attribute = self.runs.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+#: Every stage, in the order a run executes them.
+STAGE_TABLE: tuple[StageSpec, ...] = (
+    StageSpec("ingest", "ingest", "sources", None),
+    StageSpec(
+        "langid", "filter", "langid", LangIDConfig, "pipeline.langid.fasttext_lid:LangIDStage"
+    ),
+    StageSpec("quality", "filter", "quality", QualityConfig, "pipeline.quality.stage:QualityStage"),
+    StageSpec("dedup", "dedup", "dedup", DedupConfig),
+    StageSpec(
+        "tokenizer", "whole_run", "tokenizer", TokenizerConfig, "pipeline.steps.tokenizer:step"
+    ),
+    StageSpec("shards", "whole_run", "shards", ShardsConfig, "pipeline.steps.shards:step"),
+    StageSpec("train", "whole_run", "train", TrainConfig, "pipeline.steps.train:step"),
+    StageSpec("card", "whole_run", None, None, "pipeline.steps.card:step"),
+)
+
+#: The stage names in run order (the CLI's ``--until`` choices).
+STAGES: tuple[str, ...] = tuple(spec.name for spec in STAGE_TABLE)
+#: The document stages, in order: the data card's funnel.
+DOCUMENT_STAGES: tuple[str, ...] = tuple(spec.name for spec in STAGE_TABLE if spec.documents)
+#: The sections a run config may have besides ``sources``, each with its typed model.
+CONFIG_SECTIONS: dict[str, type[BaseModel]] = {
+    spec.section: spec.config
+    for spec in STAGE_TABLE
+    if spec.section is not None and spec.config is not None
+}
+
+
+def stage(name: str) -> StageSpec:
+    """The entry of stage ``name``."""
+    for spec in STAGE_TABLE:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown stage {name!r}; stages are: {', '.join(STAGES)}")
+
+
+def upstream(name: str) -> str:
+    """The document stage whose kept partitions stage ``name`` reads: the one before it among
+    the document stages; for a whole-run stage, the last document stage."""
+    if name in DOCUMENT_STAGES:
+        index = DOCUMENT_STAGES.index(name)
+        if index == 0:
+            raise ValueError(f"stage {name!r} reads the sources, not another stage")
+        return DOCUMENT_STAGES[index - 1]
+    stage(name)  # raises for an unknown name
+    return DOCUMENT_STAGES[-1]
+
+
+def stages_until(last: str) -> tuple[StageSpec, ...]:
+    """The stages a run executes when it stops after ``last``."""
+    return STAGE_TABLE[: STAGES.index(stage(last).name) + 1]

@@ -1,0 +1,36 @@
+"""The filter step: run one filtering stage of the stage table (langid, quality, ...) on one
+partition of the document stage before it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from pipeline.config import RunConfig
+from pipeline.hashing import file_sha256
+from pipeline.rundir import RunDir, fingerprint
+from pipeline.stage import FilterStage
+from pipeline.stages import stage as stage_spec
+from pipeline.stages import upstream
+from pipeline.steps.records import partition_summary
+
+
+def make_filter(stage: str, config: RunConfig) -> FilterStage:
+    """The filtering stage named ``stage``, built from its config section."""
+    spec = stage_spec(stage)
+    if spec.work != "filter" or spec.section is None:
+        raise ValueError(f"{stage!r} is not a per-partition filtering stage")
+    return spec.load()(config.section(spec.section))
+
+
+def filter_step(run: RunDir, config: RunConfig, stage: str, part: str) -> dict[str, Any]:
+    """Filter one partition of the stage upstream of ``stage``."""
+    spec = stage_spec(stage)
+    source = run.kept_path(upstream(stage), part)
+    fp = fingerprint(stage, file_sha256(source), config.section_hash(spec.section or stage))
+    done = run.finished(stage, part, fp)
+    if done:
+        return partition_summary(done, skipped=True)
+    result = make_filter(stage, config)(pq.read_table(source))
+    return partition_summary(run.write_partition(stage, part, fp, result), skipped=False)

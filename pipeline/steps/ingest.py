@@ -1,0 +1,63 @@
+"""The ingest step: read one input unit into partitions `ingest/<unit>-00000.parquet`, ..."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import RunConfig
+from pipeline.ingest.files import unit_fingerprint
+from pipeline.ingest.plan import WorkUnit
+from pipeline.ingest.reader import iter_partitions
+from pipeline.rundir import RunDir, atomic_write_json, fingerprint, read_json
+from pipeline.steps.records import partition_summary
+
+
+def ingest_step(run: RunDir, config: RunConfig, unit: WorkUnit) -> list[dict[str, Any]]:
+    """Read one unit into partitions (one per `limits.partition_bytes` of text); return one
+    summary per partition.
+
+    The unit is done when its record (`ingest/_units/<unit>.json`, written last) lists its
+    partitions with this fingerprint and every one of them is intact; otherwise it is read again
+    whole.
+    """
+    source = config.source(unit.source)
+    fp = fingerprint(
+        "ingest",
+        source.model_dump(mode="json"),
+        unit.rel_path,
+        unit_fingerprint(source, Path(unit.path)),
+    )
+    record_path = run.ingest_unit_record(unit.part)
+    if record_path.is_file():
+        try:
+            record = read_json(record_path)
+        except (OSError, ValueError):
+            record = {}
+        if record.get("fingerprint") == fp:
+            done = [run.finished("ingest", part, fp) for part in record.get("parts", [])]
+            if done and all(done):
+                return [partition_summary(d, skipped=True) for d in done if d]
+    record_path.unlink(missing_ok=True)
+    summaries = []
+    for index, part in enumerate(iter_partitions(source, Path(unit.path), unit.rel_path)):
+        name = f"{unit.part}-{index:05d}"
+        meta = {
+            "source": unit.source,
+            "path": unit.rel_path,
+            "unit": unit.part,
+            "files": part.files,
+            "file_bytes": part.file_bytes,
+        }
+        written = run.write_partition("ingest", name, fp, part.result, meta)
+        summaries.append(partition_summary(written, skipped=False))
+    atomic_write_json(
+        record_path,
+        {
+            "fingerprint": fp,
+            "source": unit.source,
+            "path": unit.rel_path,
+            "parts": [s["part"] for s in summaries],
+        },
+    )
+    return summaries
