@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import codecs
 import re
+from functools import cache
 from typing import Any
 
 from pipeline.ingest.config import SourceConfig
-from pipeline.ingest.encoding import bom_codec, guess_codec
+from pipeline.ingest.encoding import bom_codec, guess_codec, lenient_decode
 from pipeline.ingest.html_extract import extract_text
 from pipeline.ingest.records import Record, Skipped, make_document
 
@@ -26,15 +27,27 @@ _AS_WINDOWS_1252 = frozenset({"ascii", "latin-1", "iso8859-1"})
 META_PROBE_BYTES = 4096
 
 
+@cache
+def _decodes_anything(codec: str) -> bool:
+    """True if ``codec`` turns any bytes into text, undecodable ones into U+FFFD."""
+    try:
+        b"\xff\xfe\x00a\x80".decode(codec, errors="replace")
+    except (UnicodeError, ValueError):
+        return False
+    return True
+
+
 def known_codec(name: str | None) -> str | None:
     """Python's name for a text encoding label, or None if it is unknown (or not text)."""
     if not name:
         return None
     try:
         info = codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
         return None
     if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib: not charsets
+        return None
+    if not _decodes_anything(info.name):  # idna, punycode, undefined: not page charsets
         return None
     return "cp1252" if info.name in _AS_WINDOWS_1252 else info.name
 
@@ -50,7 +63,7 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
             return body.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             charset = guess_codec(body) or "cp1252"
-    return body.decode(charset, errors="replace").removeprefix("\ufeff"), charset
+    return lenient_decode(body, charset).removeprefix("\ufeff"), charset
 
 
 def page_record(
