@@ -18,6 +18,7 @@ from pipeline.ingest.config import SourceConfig
 from pipeline.ingest.encoding import bom_codec, guess_codec, lenient_decode
 from pipeline.ingest.html_extract import extract_text
 from pipeline.ingest.records import Record, Skipped, make_document
+from pipeline.ingest.text_files import looks_binary
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
 #: Labels the HTML standard decodes as windows-1252 (its superset), as browsers do.
@@ -75,7 +76,8 @@ def page_record(
     url: str | None,
     meta: dict[str, Any],
 ) -> Record:
-    """The document for one page, or the skip (``too_long``, ``extract_failed``, ``empty``)."""
+    """The document for one page, or the skip (``too_long``, ``binary``, ``extract_failed``,
+    ``empty``)."""
     meta = {"location": location, **meta, "html_bytes": len(body)}
     cap = source.limits.max_document_bytes
     if len(body) > cap:
@@ -84,6 +86,9 @@ def page_record(
         return Skipped(location, "too_long", shown, {**meta, "error": detail}, url=url)
     html, charset = decode_html(body, header_charset)
     meta["charset"] = charset
+    if looks_binary(html):  # an image or archive under a page's name or content type
+        detail = f"{location}: NUL characters in the page; expected HTML"
+        return Skipped(location, "binary", html[:4096], {**meta, "error": detail}, url=url)
     extractor = source.web.extractor
     meta["extractor"] = extractor
     try:
