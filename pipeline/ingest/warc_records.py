@@ -319,7 +319,7 @@ class _Splitter:
             self.skipping = False
         if self.pending is not None:
             return self._block(self.pending, final)
-        stripped = len(buffer) - len(buffer.lstrip(b"\r\n"))
+        stripped = len(buffer) - len(buffer.lstrip(b" \t\r\n"))  # blank lines between records
         if stripped:
             del buffer[:stripped]
         end, sep = buffer.find(b"\r\n\r\n"), 4
