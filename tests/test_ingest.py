@@ -301,13 +301,14 @@ def test_invalid_json_line_in_the_middle_is_dropped_and_the_rest_read(tmp_path: 
         ],
     )
     result = ingest(source("jsonl"), path, tmp_path)
-    check_accounting(result, {"invalid_json": 2})
+    check_accounting(result, {"invalid_json": 2, "blank_line": 1})
     assert [d["text"] for d in kept_rows(result)] == ["before", "after"]
-    broken, array = dropped_rows(result)
+    broken, array, blank = dropped_rows(result)
     assert broken["text"] == '{"text": "broken' and broken["id"] == doc_id("src", "web.jsonl:2")
     assert "web.jsonl:2: invalid JSON" in json.loads(broken["meta"])["error"]
     assert "expected a JSON object, got list" in json.loads(array["meta"])["error"]
-    assert kept_rows(result)[1]["id"] == doc_id("src", "web.jsonl:5")  # blank line not counted
+    assert blank["id"] == doc_id("src", "web.jsonl:4") and blank["reason"] == "blank_line"
+    assert kept_rows(result)[1]["id"] == doc_id("src", "web.jsonl:5")
 
 
 def test_jsonl_missing_text_empty_text_and_undecodable_lines(tmp_path: Path) -> None:

@@ -170,7 +170,9 @@ def test_zip_member_with_absolute_or_parent_name_is_unsafe(tmp_path: Path) -> No
     check_accounting(result, {"unsafe_path": 2})
 
 
-def test_truncated_and_non_archives_are_one_counted_skip(tmp_path: Path) -> None:
+def test_truncated_archive_keeps_members_before_the_cut_and_counts_one_skip(
+    tmp_path: Path,
+) -> None:
     good = tmp_path / "good.tar.gz"
     with tarfile.open(good, "w:gz") as tar:
         for i in range(40):
@@ -181,8 +183,9 @@ def test_truncated_and_non_archives_are_one_counted_skip(tmp_path: Path) -> None
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     result = ingest(source("code", kind="code"), cut, tmp_path)
-    check_accounting(result)
-    assert result.stats.dropped == {"truncated_gzip": 1}  # the licence pass finds the cut
+    check_accounting(result, {"truncated_gzip": 1})  # the member the cut runs through
+    kept = [d["path"] for d in kept_rows(result)]
+    assert 0 < len(kept) < 39 and kept == [f"cut.tar.gz/m{i:02d}.py" for i in range(len(kept))]
     fake = tmp_path / "fake.zip"
     fake.write_bytes(b"this is not a zip file at all")
     result = ingest(source("code", kind="code"), fake, tmp_path)

@@ -79,15 +79,25 @@ class Member:
 
 
 class _TarStream:
-    """A file-like object over an archive's decompressed chunks, for ``tarfile`` stream mode."""
+    """A file-like object over an archive's decompressed chunks, for ``tarfile`` stream mode.
+
+    Damage in the chunks ends the stream like an end of file, so ``tarfile`` still gets every
+    byte decoded before it (it reads ahead in 10 KiB records); the damage is kept in
+    ``damage`` for :func:`iter_tar` to raise once ``tarfile`` has used those bytes.
+    """
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
         self._buffer = b""
+        self.damage: StreamDamage | None = None
+        self.reported = False  # a member's read has raised ``damage`` already
 
     def read(self, size: int = -1) -> bytes:
         while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
+            try:
+                chunk = next(self._chunks, None)
+            except StreamDamage as damage:
+                self.damage, chunk = damage, None
             if chunk is None:
                 break
             self._buffer += chunk
@@ -123,14 +133,27 @@ def iter_tar(path: Path, limits: ReadLimits, where: str) -> Iterator[Member]:
                 kind = _tar_kind(info) if safe is not None else "unsafe_path"
 
                 def read(cap: int, info: tarfile.TarInfo = info) -> bytes:
-                    handle = tar.extractfile(info)
-                    return handle.read(cap + 1) if handle is not None else b""
+                    try:
+                        handle = tar.extractfile(info)
+                        return handle.read(cap + 1) if handle is not None else b""
+                    except StreamDamage:
+                        raise
+                    except (tarfile.TarError, EOFError, OSError) as error:
+                        if stream.damage is not None:  # the member runs into the damage
+                            stream.reported = True
+                            raise stream.damage from None
+                        raise ArchiveError(
+                            f"{where}: member {info.name!r} cannot be read: {error}"
+                        ) from None
 
                 yield Member(safe if safe is not None else info.name, kind, info.size, read)
     except StreamDamage:
         raise
     except (tarfile.TarError, EOFError, OSError) as error:
-        raise ArchiveError(f"{where}: not a readable tar archive: {error}") from None
+        if stream.damage is None:
+            raise ArchiveError(f"{where}: not a readable tar archive: {error}") from None
+    if stream.damage is not None and not stream.reported:  # tarfile took the cut for the end
+        raise stream.damage
 
 
 def read_zip_member(

@@ -161,22 +161,23 @@ def _tree(unit: Unit) -> Iterator[Record]:
 
 
 def _archive_licenses(unit: Unit) -> LicenseIndex:
+    """The licence files of the archive, as far as it can be read: damage further on is
+    reported by the pass over the members, which still yields every member before it."""
     licenses = LicenseIndex()
-    for member in iter_archive(unit.path, unit.source.limits, unit.rel_path):
-        if member.kind == "file" and is_license_file(member.name):
-            licenses.add(member.name, member.read(LICENSE_MAX_BYTES).decode("utf-8", "replace"))
+    try:
+        for member in iter_archive(unit.path, unit.source.limits, unit.rel_path):
+            if member.kind == "file" and is_license_file(member.name):
+                text = member.read(LICENSE_MAX_BYTES).decode("utf-8", "replace")
+                licenses.add(member.name, text)
+    except (ArchiveError, StreamDamage):
+        pass
     return licenses
 
 
 def _archive(unit: Unit) -> Iterator[Record]:
     unit.opened(unit.path.stat().st_size)
     bare = _Repo(unit, LicenseIndex(), None)
-    try:
-        licenses = _archive_licenses(unit)
-    except (ArchiveError, StreamDamage) as error:
-        yield bare.skip("", error.reason, str(error))  # the archive itself cannot be read
-        return
-    repo = _Repo(unit, licenses, None)
+    repo = _Repo(unit, _archive_licenses(unit), None)
     members: Iterator[Member] = iter_archive(unit.path, unit.source.limits, unit.rel_path)
     while True:
         try:

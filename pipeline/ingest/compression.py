@@ -187,80 +187,102 @@ def _iter_members(handle: BinaryIO, fmt: str, guard: ExpansionGuard, where: str)
                 raw = b""
 
 
-def _iter_zstd(
-    handle: BinaryIO, raw_handle: BinaryIO, guard: ExpansionGuard, where: str
-) -> Iterator[bytes]:
+def _iter_zstd(handle: BinaryIO, guard: ExpansionGuard, where: str) -> Iterator[bytes]:
+    """Decompress the file's zstd frames one by one, each from exactly its own bytes.
+
+    Frame by frame, so damage in one frame costs only that frame: what the frames before it
+    hold has been yielded already (one decoder call over several frames would lose all of it).
+    """
     import zstandard
 
-    class _Counting:
-        def read(self, size: int = -1) -> bytes:
-            data = handle.read(size)
-            guard.consumed(len(data))
-            return data
+    for start, end, complete in _zstd_frames(handle):
+        handle.seek(start)
+        remaining = end - start
 
-    reader = zstandard.ZstdDecompressor().stream_reader(
-        _Counting(), read_size=CHUNK_BYTES, read_across_frames=True
-    )
-    while True:
-        try:
-            out = reader.read(OUT_BYTES)
-        except zstandard.ZstdError as error:
-            message = str(error)
-            if "incomplete" in message or "truncated" in message:
-                raise TruncatedStream(
-                    f"{where}: zstd stream ends before its end-of-frame marker (truncated)", "zstd"
+        class _Frame:
+            def read(self, size: int = -1) -> bytes:
+                nonlocal remaining
+                data = handle.read(remaining if size < 0 else min(size, remaining))
+                remaining -= len(data)
+                guard.consumed(len(data))
+                return data
+
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            _Frame(), read_size=CHUNK_BYTES, read_across_frames=False
+        )
+        while True:
+            try:
+                out = reader.read(OUT_BYTES)
+            except zstandard.ZstdError as error:
+                message = str(error)
+                if "incomplete" in message or "truncated" in message:
+                    raise TruncatedStream(
+                        f"{where}: zstd stream ends before its end-of-frame marker (truncated)",
+                        "zstd",
+                    ) from None
+                raise CorruptStream(
+                    f"{where}: invalid zstd data after {guard.out:,} decompressed bytes: {error}",
+                    "zstd",
                 ) from None
-            raise CorruptStream(
-                f"{where}: invalid zstd data after {guard.out:,} decompressed bytes: {error}",
-                "zstd",
-            ) from None
-        if not out:
-            break
-        guard.produced(len(out))
-        yield out
-    if not _zstd_frames_complete(raw_handle):
-        raise TruncatedStream(f"{where}: zstd stream ends inside a frame (truncated)", "zstd")
+            if not out:
+                break
+            guard.produced(len(out))
+            yield out
+        if not complete:
+            raise TruncatedStream(f"{where}: zstd stream ends inside a frame (truncated)", "zstd")
 
 
-def _zstd_frames_complete(handle: BinaryIO) -> bool:
-    """Walk the zstd frame and block headers of the whole file (RFC 8878, section 3.1): True
-    if the last frame ends where the file does. The decoder itself stops silently at a cut."""
+def _zstd_frames(handle: BinaryIO) -> Iterator[tuple[int, int, bool]]:
+    """``(start, end, complete)`` of each zstd frame of the file, from the frame and block
+    headers alone (RFC 8878, section 3.1); skippable frames are left out. Where the headers run
+    past the end of the file, or the bytes are no frame, the last span reaches the end of the
+    file with ``complete`` False (the decoder itself stops silently at a cut)."""
     size = handle.seek(0, 2)
     position = 0
     while position < size:
+        end = _zstd_frame_end(handle, position)
+        if end is None or end > size:
+            yield position, size, False
+            return
+        if end > 0:
+            yield position, end, True
+        position = abs(end)
+
+
+def _zstd_frame_end(handle: BinaryIO, position: int) -> int | None:
+    """Where the frame at ``position`` ends (negated for a skippable frame), or None if the
+    file ends inside its headers or no frame starts there."""
+    handle.seek(position)
+    magic = handle.read(4)
+    if len(magic) < 4:
+        return None
+    number = int.from_bytes(magic, "little")
+    if 0x184D2A50 <= number <= 0x184D2A5F:  # skippable frame
+        length = handle.read(4)
+        if len(length) < 4:
+            return None
+        return -(position + 8 + int.from_bytes(length, "little"))
+    if magic != ZSTD_MAGIC:
+        return None
+    descriptor = handle.read(1)
+    if not descriptor:
+        return None
+    fhd = descriptor[0]
+    single_segment = bool(fhd & 0x20)
+    fcs_size = (1 if single_segment else 0, 2, 4, 8)[fhd >> 6]
+    header = 1 + (0 if single_segment else 1) + (0, 1, 2, 4)[fhd & 3] + fcs_size
+    position += 4 + header
+    while True:
         handle.seek(position)
-        magic = handle.read(4)
-        if len(magic) < 4:
-            return False
-        number = int.from_bytes(magic, "little")
-        if 0x184D2A50 <= number <= 0x184D2A5F:  # skippable frame
-            length = handle.read(4)
-            if len(length) < 4:
-                return False
-            position += 8 + int.from_bytes(length, "little")
-            continue
-        if magic != ZSTD_MAGIC:
-            return False
-        descriptor = handle.read(1)
-        if not descriptor:
-            return False
-        fhd = descriptor[0]
-        single_segment = bool(fhd & 0x20)
-        fcs_size = (1 if single_segment else 0, 2, 4, 8)[fhd >> 6]
-        header = 1 + (0 if single_segment else 1) + (0, 1, 2, 4)[fhd & 3] + fcs_size
-        position += 4 + header
-        while True:
-            handle.seek(position)
-            block = handle.read(3)
-            if len(block) < 3:
-                return False
-            value = int.from_bytes(block, "little")
-            kind, length = (value >> 1) & 3, value >> 3
-            position += 3 + (1 if kind == 1 else length)
-            if value & 1:  # last block
-                break
-        position += 4 if fhd & 0x04 else 0  # content checksum
-    return position == size
+        block = handle.read(3)
+        if len(block) < 3:
+            return None
+        value = int.from_bytes(block, "little")
+        kind, length = (value >> 1) & 3, value >> 3
+        position += 3 + (1 if kind == 1 else length)
+        if value & 1:  # last block
+            break
+    return position + (4 if fhd & 0x04 else 0)  # content checksum
 
 
 def iter_chunks(
@@ -289,11 +311,10 @@ def iter_stream(handle: BinaryIO, limits: ReadLimits, where: str) -> Iterator[by
         while chunk := handle.read(CHUNK_BYTES):
             yield chunk
         return
-    rest = _Prefixed(head, handle)
     if fmt == "zstd":
-        yield from _iter_zstd(rest, handle, guard, where)  # type: ignore[arg-type]
+        yield from _iter_zstd(handle, guard, where)
     else:
-        yield from _iter_members(rest, fmt, guard, where)  # type: ignore[arg-type]
+        yield from _iter_members(_Prefixed(head, handle), fmt, guard, where)  # type: ignore[arg-type]
 
 
 class _Prefixed:

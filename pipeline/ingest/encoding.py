@@ -95,6 +95,19 @@ def guess_codec(data: bytes) -> str | None:
     return min(close, key=lambda c: PREVALENCE.index(c) if c in PREVALENCE else len(PREVALENCE))
 
 
+def lenient_decode(data: bytes, codec: str) -> str:
+    """``data`` decoded with ``codec``, bytes that do not decode as U+FFFD -- never raising.
+
+    Some text codecs cannot replace (``idna``, ``punycode``) or refuse every input
+    (``undefined``); for those the bytes are read as UTF-8 instead, so a page or a record that
+    names such a charset is still shown as well as it can be.
+    """
+    try:
+        return data.decode(codec, errors="replace")
+    except (UnicodeError, LookupError, ValueError):
+        return data.decode("utf-8", errors="replace")
+
+
 def decode(data: bytes, encoding: str = "auto") -> tuple[str, str]:
     """``(text, codec)`` for ``data``; raises :class:`Undecodable`.
 
@@ -108,6 +121,8 @@ def decode(data: bytes, encoding: str = "auto") -> tuple[str, str]:
             raise Undecodable(
                 f"not valid {encoding} at byte {error.start}: {error.reason}", codec, error.start
             ) from None
+        except UnicodeError as error:  # codecs such as idna raise the base class
+            raise Undecodable(f"not valid {encoding}: {error}", codec) from None
     bom = bom_codec(data)
     if bom is not None:
         return _strict(data, bom, "(from its byte-order mark)")

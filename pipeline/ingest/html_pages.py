@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import codecs
 import re
+from functools import cache
 from typing import Any
 
 from pipeline.ingest.config import SourceConfig
-from pipeline.ingest.encoding import bom_codec, guess_codec
+from pipeline.ingest.encoding import bom_codec, guess_codec, lenient_decode
 from pipeline.ingest.html_extract import extract_text
 from pipeline.ingest.records import Record, Skipped, make_document
+from pipeline.ingest.text_files import looks_binary
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
 #: Labels the HTML standard decodes as windows-1252 (its superset), as browsers do.
@@ -26,15 +28,27 @@ _AS_WINDOWS_1252 = frozenset({"ascii", "latin-1", "iso8859-1"})
 META_PROBE_BYTES = 4096
 
 
+@cache
+def _decodes_anything(codec: str) -> bool:
+    """True if ``codec`` turns any bytes into text, undecodable ones into U+FFFD."""
+    try:
+        b"\xff\xfe\x00a\x80".decode(codec, errors="replace")
+    except (UnicodeError, ValueError):
+        return False
+    return True
+
+
 def known_codec(name: str | None) -> str | None:
     """Python's name for a text encoding label, or None if it is unknown (or not text)."""
     if not name:
         return None
     try:
         info = codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
         return None
     if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib: not charsets
+        return None
+    if not _decodes_anything(info.name):  # idna, punycode, undefined: not page charsets
         return None
     return "cp1252" if info.name in _AS_WINDOWS_1252 else info.name
 
@@ -50,7 +64,7 @@ def decode_html(body: bytes, header_charset: str | None) -> tuple[str, str]:
             return body.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             charset = guess_codec(body) or "cp1252"
-    return body.decode(charset, errors="replace").removeprefix("\ufeff"), charset
+    return lenient_decode(body, charset).removeprefix("\ufeff"), charset
 
 
 def page_record(
@@ -62,7 +76,8 @@ def page_record(
     url: str | None,
     meta: dict[str, Any],
 ) -> Record:
-    """The document for one page, or the skip (``too_long``, ``extract_failed``, ``empty``)."""
+    """The document for one page, or the skip (``too_long``, ``binary``, ``extract_failed``,
+    ``empty``)."""
     meta = {"location": location, **meta, "html_bytes": len(body)}
     cap = source.limits.max_document_bytes
     if len(body) > cap:
@@ -71,6 +86,9 @@ def page_record(
         return Skipped(location, "too_long", shown, {**meta, "error": detail}, url=url)
     html, charset = decode_html(body, header_charset)
     meta["charset"] = charset
+    if looks_binary(html):  # an image or archive under a page's name or content type
+        detail = f"{location}: NUL characters in the page; expected HTML"
+        return Skipped(location, "binary", html[:4096], {**meta, "error": detail}, url=url)
     extractor = source.web.extractor
     meta["extractor"] = extractor
     try:

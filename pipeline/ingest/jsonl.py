@@ -7,7 +7,11 @@ falls back to the file's own name); every other field goes into ``meta``. Bad li
 stream keeps the lines read before the cut plus one ``truncated_gzip`` (``truncated_zstd``...)
 record. A line longer than ``limits.max_line_bytes`` is skipped as ``too_long`` without ever
 being held in memory whole. JSON lines are UTF-8 by their specification: ``encoding: auto``
-reads them as strict UTF-8. Blank lines are not records and are passed over uncounted.
+reads them as strict UTF-8, and a ``\\ud800``-style escape of a lone surrogate (no Unicode
+character, so no UTF-8 either) makes the line ``undecodable``. JSON nested beyond the parser's
+depth or holding an integer beyond Python's digit limit is ``invalid_json``. Nothing vanishes
+uncounted: a blank line is one ``blank_line`` record, and a file without a single line (empty,
+or compressed nothing) is one ``empty_file`` record.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from pipeline.ingest.compression import LongLine, StreamDamage, iter_chunks, iter_lines
 from pipeline.ingest.config import SourceConfig
+from pipeline.ingest.encoding import lenient_decode
 from pipeline.ingest.records import Record, Skipped, Unit, is_blank, make_document
 
 
@@ -76,8 +81,31 @@ def _skip(location: str, reason: str, text: str, detail: str) -> Skipped:
     return Skipped(location, reason, text, {"location": location, "error": detail})
 
 
+def _parse(line: str) -> Any:
+    """The JSON value of ``line``; raises :class:`ValueError` with a message saying why not."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"invalid JSON at column {error.colno}: {error.msg}") from None
+    except RecursionError:
+        raise ValueError("invalid JSON: nested deeper than the parser allows") from None
+    except ValueError as error:  # an integer beyond Python's digit limit, for one
+        raise ValueError(f"invalid JSON: {error}") from None
+
+
+def _has_lone_surrogate(record: dict[str, Any], line: str) -> bool:
+    """True if a ``\\uXXXX`` escape in ``line`` decoded to half a surrogate pair."""
+    if "\\u" not in line:  # only escapes can make surrogates in text that is valid UTF-8
+        return False
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def iter_records(unit: Unit) -> Iterator[Record]:
-    """Yield one record per non-blank line of the file."""
+    """Yield one record per line of the file (one ``empty_file`` record if it has none)."""
     source, rel_path, limits = unit.source, unit.rel_path, unit.source.limits
     encoding = "utf-8" if source.encoding == "auto" else source.encoding
     unit.opened(unit.path.stat().st_size)
@@ -91,30 +119,37 @@ def iter_records(unit: Unit) -> Iterator[Record]:
                     f"{location}: line of {raw.length:,} bytes, more than max_line_bytes "
                     f"({limits.max_line_bytes:,})"
                 )
-                shown = raw.head.decode(encoding, errors="replace")
+                shown = lenient_decode(raw.head, encoding)
                 yield _skip(location, "too_long", shown, detail)
                 continue
             if not raw.strip():
+                yield _skip(location, "blank_line", "", f"{location}: blank line; expected JSON")
                 continue
             try:
                 line = raw.decode(encoding)
-            except UnicodeDecodeError as error:
-                detail = f"{location}: not valid {encoding} at byte {error.start}"
-                shown = raw.decode(encoding, errors="replace")
-                yield _skip(location, "undecodable", shown, detail)
+            except UnicodeError as error:  # codecs such as idna raise the base class
+                at = f"at byte {error.start}" if isinstance(error, UnicodeDecodeError) else error
+                detail = f"{location}: not valid {encoding} {at}"
+                yield _skip(location, "undecodable", lenient_decode(raw, encoding), detail)
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                detail = f"{location}: invalid JSON at column {error.colno}: {error.msg}"
-                yield _skip(location, "invalid_json", line, detail)
+                record = _parse(line)
+            except ValueError as error:
+                yield _skip(location, "invalid_json", line, f"{location}: {error}")
                 continue
             if not isinstance(record, dict):
                 detail = f"{location}: expected a JSON object, got {type(record).__name__}"
                 yield _skip(location, "invalid_json", line, detail)
                 continue
+            if _has_lone_surrogate(record, line):
+                detail = f"{location}: a \\u escape of a lone surrogate, which is no character"
+                yield _skip(location, "undecodable", line, detail)
+                continue
             yield record_to_document(source, record, location, rel_path)
     except StreamDamage as damage:
         location = f"{rel_path}:{number + 1}"
-        shown = damage.partial.decode(encoding, errors="replace")
+        shown = lenient_decode(damage.partial, encoding)
         yield _skip(location, damage.reason, shown, str(damage))
+        return
+    if number == 0:
+        yield _skip(rel_path, "empty_file", "", f"{rel_path}: no lines; expected JSON lines")

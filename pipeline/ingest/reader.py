@@ -6,8 +6,9 @@ A unit is one file (or one folder, archive or dataset split, see
 ``limits.partition_bytes``; each partition is an ordinary :class:`~pipeline.stage.StageResult`
 (stage ``ingest``) in which every record the reader yielded is either a kept document or a
 dropped row with its ``reason``, so ``in = kept + dropped`` holds per partition and per unit.
-Records a format does not consider documents at all (a WARC's request records, blank JSONL
-lines) are not counted. Memory holds one partition, never the whole unit.
+Records a format does not consider documents at all (a WARC's request records) are not
+counted; blank JSONL lines are (``blank_line``), and so is a file that holds no record at all
+(``empty_file``). Memory holds one partition, never the whole unit.
 """
 
 from __future__ import annotations

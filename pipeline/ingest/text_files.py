@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.ingest.books import normalize_whitespace, strip_gutenberg, unwrap_lines
 from pipeline.ingest.compression import read_bounded
 from pipeline.ingest.config import SourceConfig
-from pipeline.ingest.encoding import Undecodable, decode
+from pipeline.ingest.encoding import Undecodable, decode, lenient_decode
 from pipeline.ingest.records import Record, Skipped, Unit, is_blank, make_document
 
 #: git's rule for "binary": a NUL among the first 8000 characters (after ``buffer_is_binary``).
@@ -49,7 +49,7 @@ def decode_text(
     try:
         text, codec = decode(data, encoding)
     except Undecodable as error:
-        shown = data.decode(error.codec, errors="replace")
+        shown = lenient_decode(data, error.codec)
         reason = "binary" if looks_binary(shown) else "undecodable"
         return Skipped(location, reason, shown, {**meta, "error": f"{location}: {error}"})
     if looks_binary(text):

@@ -8,7 +8,8 @@ date (``WARC-Date``) and ``WARC-Record-ID`` are kept; the record id is the docum
 so its id is stable. Text comes from the source's HTML extractor (:mod:`pipeline.ingest.
 html_pages`). A damaged record becomes one ``corrupt_record`` and reading goes on with the next
 readable record (:mod:`pipeline.ingest.warc_records`); a page longer than
-``limits.max_document_bytes`` is skipped as ``too_long``.
+``limits.max_document_bytes`` is skipped as ``too_long``; a file without a single WARC record
+(empty, blank, or compressed nothing) is one ``empty_file`` record.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pipeline.ingest.html_pages import decode_html, page_record
 from pipeline.ingest.records import Record, Skipped, Unit
 from pipeline.ingest.warc_records import Corrupt, RawRecord, iter_raw_records
 
-__all__ = ["decode_html", "iter_records", "warc_meta"]
+__all__ = ["decode_html", "empty_file_skip", "iter_records", "warc_meta"]
 
 
 def media_type_and_charset(content_type: str) -> tuple[str, str | None]:
@@ -124,10 +125,18 @@ def _page(source: SourceConfig, raw: RawRecord, rel_path: str) -> Record | None:
     return page_record(source, http.body, charset, location, rel_path, url, meta)
 
 
+def empty_file_skip(rel_path: str) -> Skipped:
+    """The record of a WARC or WET file that holds no record at all (empty, or blank)."""
+    detail = f"{rel_path}: no WARC record in the file; expected WARC records"
+    return Skipped(rel_path, "empty_file", "", {"location": rel_path, "error": detail})
+
+
 def iter_records(unit: Unit) -> Iterator[Record]:
-    """Yield one record per HTML page, and one per damaged WARC record."""
+    """Yield one record per HTML page, one per damaged WARC record, and one ``empty_file``
+    record for a file without any record."""
     source, rel_path = unit.source, unit.rel_path
     unit.opened(unit.path.stat().st_size)
+    raw = None
     for raw in iter_raw_records(unit.path, source.limits, rel_path):
         if isinstance(raw, Corrupt):
             yield corrupt_skip(rel_path, raw)
@@ -135,3 +144,5 @@ def iter_records(unit: Unit) -> Iterator[Record]:
             record = _page(source, raw, rel_path)
             if record is not None:
                 yield record
+    if raw is None:
+        yield empty_file_skip(rel_path)

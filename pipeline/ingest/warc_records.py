@@ -19,6 +19,7 @@ decompress, as whole-file gzip needs).
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ MAX_HEADER_BYTES = 1 << 16
 HEAD_BYTES = 1 << 16
 #: A gzip member's output held back until its CRC is checked.
 HOLD_BYTES = 64 << 20
+#: A Content-Length: ASCII digits only (``str.isdigit`` also takes "²", which ``int`` refuses),
+#: and at most 20 of them (an exabyte; ``int`` refuses thousands of digits).
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,20}")
 #: Headers every WARC record has (WARC 1.1, section 5); a record without them was cut short.
 MANDATORY_HEADERS = ("warc-record-id", "content-length", "warc-date", "warc-type")
 
@@ -251,7 +255,7 @@ def _parse_headers(block: bytes) -> dict[str, str]:
     for name in MANDATORY_HEADERS:
         if not headers.get(name, "").strip():
             raise ValueError(f"no {name} header; expected the mandatory WARC headers")
-    if not headers["content-length"].isdigit():
+    if not _CONTENT_LENGTH.fullmatch(headers["content-length"]):
         raise ValueError(f"Content-Length {headers['content-length']!r} is not a number")
     return headers
 
@@ -315,7 +319,7 @@ class _Splitter:
             self.skipping = False
         if self.pending is not None:
             return self._block(self.pending, final)
-        stripped = len(buffer) - len(buffer.lstrip(b"\r\n"))
+        stripped = len(buffer) - len(buffer.lstrip(b" \t\r\n"))  # blank lines between records
         if stripped:
             del buffer[:stripped]
         end, sep = buffer.find(b"\r\n\r\n"), 4

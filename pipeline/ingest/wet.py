@@ -3,7 +3,8 @@ Common Crawl extracts from each page, gzip per record).
 
 The text is the record's block (UTF-8, detected otherwise); URL, crawl date, ``WARC-Refers-To``
 and Common Crawl's identified languages go with it, and the ``WARC-Record-ID`` is the location.
-Other records (the leading ``warcinfo``) are not documents. Damage is handled as for WARC files.
+Other records (the leading ``warcinfo``) are not documents. Damage, and a file without any
+record, are handled as for WARC files.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 
 from pipeline.ingest.encoding import Undecodable, decode
 from pipeline.ingest.records import Record, Skipped, Unit, is_blank, make_document
-from pipeline.ingest.warc import corrupt_skip, warc_meta
+from pipeline.ingest.warc import corrupt_skip, empty_file_skip, warc_meta
 from pipeline.ingest.warc_records import Corrupt, RawRecord, iter_raw_records
 
 
@@ -52,10 +53,14 @@ def _conversion(unit: Unit, raw: RawRecord) -> Record:
 
 
 def iter_records(unit: Unit) -> Iterator[Record]:
-    """Yield one record per conversion record, and one per damaged WARC record."""
+    """Yield one record per conversion record, one per damaged WARC record, and one
+    ``empty_file`` record for a file without any record."""
     unit.opened(unit.path.stat().st_size)
+    raw = None
     for raw in iter_raw_records(unit.path, unit.source.limits, unit.rel_path):
         if isinstance(raw, Corrupt):
             yield corrupt_skip(unit.rel_path, raw)
         elif (raw.header("WARC-Type") or "").lower() == "conversion":
             yield _conversion(unit, raw)
+    if raw is None:
+        yield empty_file_skip(unit.rel_path)
