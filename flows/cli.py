@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from flows import prefect_env
+from flows import prefect_env, stopping
+from flows.console import log_traceback, quiet_console
 
 # Before anything imports Prefect: its embedded server's start-up limit and telemetry off.
 prefect_env.configure()
 
-from pipeline.config import ConfigError, RunConfig, load_config  # noqa: E402
+from pipeline.config import RunConfig, load_config  # noqa: E402
+from pipeline.errors import UserFacingError  # noqa: E402
 from pipeline.rundir import RunDir  # noqa: E402
+from pipeline.runlock import run_lock  # noqa: E402
 from pipeline.stages import DOCUMENT_STAGES, STAGES  # noqa: E402
 
 DEMO_OUT = "runs/demo"
@@ -40,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
             help="threads: this machine's cores (default); dask: a Dask cluster",
         )
         p.add_argument("--workers", type=int, default=None, help="parallel tasks (default: cores)")
+        p.add_argument(
+            "--wait",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="if another run holds the run directory, wait this long for it (default: 0)",
+        )
 
     run = sub.add_parser("run", help="run a config through the chain")
     run.add_argument("--config", required=True, help="YAML run config")
@@ -108,31 +120,91 @@ def report(out: Path, results: dict[str, Any]) -> None:
         )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    out = Path(args.out)
+def check_writable(out: Path) -> None:
+    """Make sure ``out`` exists and can be written, before any work starts."""
     try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise OutputFolderError(
+            f"{out}: the output folder cannot be written ({error.strerror or error}); "
+            "choose another --out or fix its permissions"
+        ) from None
+
+
+class OutputFolderError(UserFacingError):
+    """The run directory cannot be created or written."""
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for an environmental fault: the file and the reason, and what to do."""
+    where = error.filename or "a file of the run"
+    reason = error.strerror or str(error)
+    hint = {
+        errno.ENOSPC: "free some space and run the same command again to resume",
+        errno.EDQUOT: "free some space and run the same command again to resume",
+        errno.EROFS: "the folder is read-only: choose another --out",
+        errno.EACCES: "permission denied: fix the permissions or choose another --out",
+    }.get(error.errno or 0, "fix it and run the same command again to resume")
+    return f"{where}: {reason}; {hint}"
+
+
+def _run(args: argparse.Namespace, out: Path) -> int:
+    """The command, under the run directory's lock; errors are the caller's to report."""
+    if args.command == "run":
+        config_path = Path(args.config)
+        config = load_config(config_path)  # a bad config is reported before anything is written
+        title = f"gristmill run of {config_path.name}"
+    check_writable(out)
+    with run_lock(out, wait_seconds=args.wait):
         if args.command == "demo":
-            out.mkdir(parents=True, exist_ok=True)
             config_path = demo_config(out)
             title = "gristmill demo (embedded default corpus)"
-        else:
-            config_path = Path(args.config)
-            title = f"gristmill run of {config_path.name}"
-        config = load_config(config_path)
-    except ConfigError as error:
-        print(f"gristmill: {error}", file=sys.stderr)
-        return 2
-    print(f"gristmill: {len(config.sources)} sources from {config_path}; writing to {out}")
-    try:
-        results = execute(config, out, args.until, args.runner, args.workers, title)
-    except RuntimeError as error:
-        if not prefect_env.is_startup_failure(error):
-            raise
-        print(f"gristmill: {prefect_env.startup_failure_message()}", file=sys.stderr)
-        return 3
+            config = load_config(config_path)
+        print(f"gristmill: {len(config.sources)} sources from {config_path}; writing to {out}")
+        from flows.chain import run_chain  # noqa: F401  (sets up Prefect's logging)
+
+        undo_console = quiet_console(RunDir(out).log_path)
+        try:
+            results = execute(config, out, args.until, args.runner, args.workers, title)
+        finally:
+            undo_console()
     report(out, results)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; every failure ends as one line on stderr and an exit status:
+    2 for what the user must fix (config, inputs, a run directory in use), 3 for the
+    environment (a full disk, a read-only folder, Prefect not starting), 1 for a defect of
+    gristmill (its traceback is in the run's log file)."""
+    args = _parser().parse_args(argv)
+    out = Path(args.out)
+    previous = stopping.install(out)
+    try:
+        return _run(args, out)
+    except UserFacingError as error:
+        return _fail(str(error), 2)
+    except OSError as error:
+        return _fail(describe_os_error(error), 3)
+    except Exception as error:
+        if prefect_env.is_startup_failure(error):
+            return _fail(prefect_env.startup_failure_message(), 3)
+        log_path = RunDir(out).log_path
+        try:
+            log_traceback(log_path, error)
+            where = f"; the traceback is in {log_path}"
+        except OSError:
+            where = ""
+        return _fail(f"internal error: {type(error).__name__}: {error}{where}", 1)
+    finally:
+        stopping.restore(previous)
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"gristmill: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

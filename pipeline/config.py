@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from pipeline.errors import UserFacingError
 from pipeline.hashing import stable_hash
 from pipeline.ingest.config import SourceConfig
 from pipeline.ingest.files import SourceError, resolve_source_files
@@ -34,7 +35,7 @@ from pipeline.stages import CONFIG_SECTIONS, STAGES
 __all__ = ["STAGES", "ConfigError", "RunConfig", "load_config", "parse_config", "stable_hash"]
 
 
-class ConfigError(ValueError):
+class ConfigError(UserFacingError, ValueError):
     """The run config is invalid; the message names every problem found."""
 
 

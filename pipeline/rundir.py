@@ -46,16 +46,24 @@ PARQUET_OPTIONS = {"compression": "zstd", "row_group_size": 4096}
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``data`` to ``path`` through a temporary file in the same folder.
+
+    An ``OSError`` (a full disk, a read-only folder) names ``path``, whatever call raised it.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes 0600; outputs are meant to be shared
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
         raise
 
 
@@ -134,6 +142,11 @@ class RunDir:
     def ingest_unit_record(self, unit: str) -> Path:
         """The record of one ingest unit: its fingerprint and partitions, written last."""
         return self.root / "ingest" / "_units" / f"{unit}.json"
+
+    @property
+    def log_path(self) -> Path:
+        """The run's log: every log line and the full traceback of anything that failed."""
+        return self.root / "logs" / "gristmill.log"
 
     @property
     def tokenizer_path(self) -> Path:

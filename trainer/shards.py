@@ -20,6 +20,7 @@ import pyarrow.ipc
 import torch
 from torch.utils.data import Dataset
 
+from pipeline.errors import UserFacingError
 from pipeline.hashing import file_sha256
 
 FORMAT = "gristmill-shards"
@@ -28,7 +29,7 @@ MANIFEST_NAME = "manifest.json"
 TOKEN_COLUMNS = ("input_ids", "labels")
 
 
-class ShardFormatError(ValueError):
+class ShardFormatError(UserFacingError, ValueError):
     """A manifest or shard file does not follow docs/shard-format.md; the message names the file."""
 
 

@@ -15,13 +15,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.errors import UserFacingError
 from pipeline.rundir import write_parquet
 
 _FP = b"gristmill.fingerprint"
 _INFO = b"gristmill.dedup"
 
 
-class DedupInputError(ValueError):
+class DedupInputError(UserFacingError, ValueError):
     """A dedup input (a unit's output, a previous run's index) is missing or incompatible."""
 
 

@@ -18,6 +18,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import UserFacingError
 from pipeline.ingest.config import SourceConfig
 from pipeline.ingest.formats import FOLDER_FORMATS
 
@@ -26,7 +27,7 @@ _GLOB_CHARS = frozenset("*?[")
 HF_UNIT = "<hf>"
 
 
-class SourceError(ValueError):
+class SourceError(UserFacingError, ValueError):
     """A source's files are missing, unreadable or not what its config says they are."""
 
 

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import UserFacingError
+
 VCS_DIRS = frozenset({".git", ".hg", ".svn"})
 
 
@@ -39,7 +41,7 @@ class Entry:
     mtime_ns: int = 0
 
 
-class TreeError(ValueError):
+class TreeError(UserFacingError, ValueError):
     """A tree cannot be listed (not a folder, git missing, not a checkout)."""
 
 

@@ -13,8 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import UserFacingError
 
-class ModelNotFoundError(FileNotFoundError):
+
+class ModelNotFoundError(UserFacingError, FileNotFoundError):
     """The language-ID model file is not where it was expected."""
 
 
