@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from tests.shard_fixtures import write_shards
+from trainer.__main__ import main as cli_main
 from trainer.checkpoint import CHECKPOINT_NAME, METRICS_NAME, PERIODIC_DIR
 from trainer.config import TrainConfig
 from trainer.loop import TrainResult, train
@@ -188,3 +189,17 @@ def test_a_finished_run_is_not_trained_again(shards: Path, tmp_path: Path) -> No
     fresh = train(shards, tmp_path, config, progress=None, resume=False)
     assert fresh.start_step == 0 and fresh.losses == first.losses
     assert files_of(tmp_path) == before[1]
+
+
+def test_cli_continues_by_default_and_starts_over_with_fresh(
+    shards: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = ["--shards", str(shards), "--out", str(tmp_path), "--steps", "3"]
+    assert cli_main([*args, "--checkpoint-every", "2"]) == 0
+    assert (tmp_path / PERIODIC_DIR / "step-00000002.pt").is_file()
+    capsys.readouterr()
+    assert cli_main(args) == 0  # checkpoint_every does not change the result: nothing to do
+    assert "is already at step 3: nothing to train" in capsys.readouterr().out
+    assert cli_main([*args, "--fresh"]) == 0
+    out = capsys.readouterr().out
+    assert "[train] done: step 3/3" in out and not list((tmp_path / PERIODIC_DIR).glob("*.pt"))

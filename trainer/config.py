@@ -39,9 +39,10 @@ class TrainConfig(BaseModel):
     eval_every: int = Field(20, ge=0)  # steps between validation passes; 0 = only at the end
     eval_batches: int = Field(8, ge=1)
     # Steps between periodic checkpoints (0 = only the final one). A crash loses at most this many
-    # steps: 500 is under a minute for the demo-sized model on two CPU cores (~0.1 s a step) and a
-    # few minutes for a model ten times larger on the CPU or a BERT-base-sized one on one GPU
-    # (~0.2-0.5 s a step), while writing a checkpoint stays a small fraction of the interval.
+    # steps: 500 is about a minute for the demo-sized model on two CPU cores (~0.12 s a step) and
+    # a few minutes for a model ten times larger there or a ~100 M-parameter one on one GPU
+    # (~0.3 s a step). Writing one costs ~12 bytes a parameter (weights and AdamW's two moments,
+    # fp32): ~1.2 GB and a few seconds at 100 M parameters, a few percent of that interval.
     checkpoint_every: int = Field(500, ge=0)
     # Periodic checkpoints kept besides the final checkpoint.pt: two, so that if the newest is
     # unreadable a resume falls back to the one before it rather than to step 0.

@@ -332,7 +332,7 @@ def _train(
     step = 0
     tokens_seen = 0
     elapsed_before = 0.0
-    history: list[float] = []  # losses of the steps before this call's first
+    history: list[float] = []  # per-step losses up to the last checkpoint written or loaded
     val_losses: list[tuple[int, float]] = []
     if saved is not None:
         model.load_state_dict(saved["model"])
@@ -410,9 +410,12 @@ def _train(
     if val_set is None:
         say("[train] val split empty or absent: skipping validation")
 
-    step_losses: list[torch.Tensor] = []  # this call's, still on the device
+    step_losses: list[torch.Tensor] = []  # losses since then, still on the device
 
     def checkpoint(path: Path) -> None:
+        if step_losses:  # fold the losses so far into the history (one device sync)
+            history.extend(torch.stack(step_losses).tolist())
+            step_losses.clear()
         states = [cursor.state_dict()]
         if ddp.enabled:
             states = [None] * ddp.world_size
@@ -422,7 +425,6 @@ def _train(
         rng: dict[str, torch.Tensor] = {"torch": torch.get_rng_state()}
         if device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(device)
-        losses = history + (torch.stack(step_losses).tolist() if step_losses else [])
         save_checkpoint(
             path,
             {
@@ -439,7 +441,7 @@ def _train(
                 "config": config.model_dump_json(),
                 "identity": identity,
                 "history": {
-                    "losses": torch.tensor(losses, dtype=torch.float32),
+                    "losses": torch.tensor(history, dtype=torch.float32),
                     "val_losses": [[s, v] for s, v in val_losses],
                 },
                 "shards": {
