@@ -26,9 +26,12 @@ from trainer.checkpoint import (
 from trainer.config import TrainConfig
 
 # TrainConfig fields that change neither the trained weights nor metrics.jsonl, so a checkpoint
-# written under other values of them is as good as this run's own. `device` is here because the
-# identity holds the device type it resolved to ("auto" and "cpu" train alike on a CPU).
-NEUTRAL_FIELDS = frozenset({"checkpoint_every", "keep_checkpoints", "num_workers", "device"})
+# written under other values of them is as good as this run's own. `device` and `precision` are
+# here because the identity holds what they resolved to ("auto" and "cpu", or "auto" and "fp32",
+# train alike on a CPU).
+NEUTRAL_FIELDS = frozenset(
+    {"checkpoint_every", "keep_checkpoints", "num_workers", "device", "precision"}
+)
 # How much of a sha256 a mismatch message shows: enough to tell two manifests apart by eye.
 _SHOWN_HASH_CHARS = 12
 # Identity entries beside the config and shards, with the word a mismatch message uses.
