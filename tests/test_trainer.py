@@ -373,7 +373,7 @@ def test_checkpoint_loads_weights_only_and_resume_reproduces_the_same_losses(
 
     second = train(shards, tmp_path, config, progress=None, resume=True)
     assert second.start_step == 12 and second.steps == 30
-    assert second.losses == baseline.losses[12:]
+    assert second.losses == baseline.losses  # the first 12 from the checkpoint's history
     assert second.tokens_seen == baseline.tokens_seen
     records = [json.loads(line) for line in second.metrics.read_text().splitlines()]
     assert [r["step"] for r in records] == [5, 10, 12, 15, 20, 25, 30]
@@ -391,7 +391,7 @@ def test_resume_is_exact_with_workers_grad_accum_and_an_epoch_boundary(
     saved = torch.load(part.checkpoint, weights_only=True)
     assert saved["sampler"][0]["epoch"] == 1 and saved["sampler"][0]["position"] == 1 * 2 * 16
     rest = train(shards, tmp_path / "part", config, progress=None, resume=True)
-    assert part.losses + rest.losses == whole.losses
+    assert part.losses == whole.losses[:7] and rest.losses == whole.losses
 
 
 def test_resume_refuses_a_different_model_shape(shards: Path, tmp_path: Path) -> None:

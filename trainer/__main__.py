@@ -1,7 +1,8 @@
-"""Command line: `python -m trainer --shards DIR --out DIR [--steps N] [--resume]`.
+"""Command line: `python -m trainer --shards DIR --out DIR [--steps N] [--resume | --fresh]`.
 
 Trains with TrainConfig's defaults plus the few overrides given here; a run config's `train:`
-section is the place for anything more.
+section is the place for anything more. Run again after a crash and it continues from the newest
+checkpoint in OUT that the same settings and shards wrote.
 """
 
 from __future__ import annotations
@@ -19,19 +20,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="optimizer steps (default: TrainConfig's)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
+        "--resume",
+        action="store_true",
+        help="insist on continuing from a checkpoint in OUT (default: continue if one matches)",
+    )
+    start.add_argument(
+        "--fresh", action="store_true", help="start from step 0, ignoring checkpoints in OUT"
+    )
     args = parser.parse_args(argv)
 
     overrides = {
         k: v
-        for k, v in (("steps", args.steps), ("device", args.device), ("seed", args.seed))
+        for k, v in (
+            ("steps", args.steps),
+            ("device", args.device),
+            ("seed", args.seed),
+            ("checkpoint_every", args.checkpoint_every),
+        )
         if v is not None
     }
     config = TrainConfig(**overrides)
 
     from trainer.loop import train  # torch loads only once the arguments are good
 
-    result = train(args.shards, args.out, config, resume=args.resume)
+    resume = True if args.resume else False if args.fresh else None
+    result = train(args.shards, args.out, config, resume=resume)
     print(
         f"[train] {result.steps} steps, final loss "
         f"{result.losses[-1] if result.losses else float('nan'):.3f}, metrics -> {result.metrics}"

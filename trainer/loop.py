@@ -2,7 +2,14 @@
 
 `train()` reads one objective's shards (trainer.shards), samples rows with the resumable sampler
 (trainer.sampler), trains the TransformerLM (trainer.model) with AdamW and warmup + cosine
-(trainer.schedule), and writes `out_dir/metrics.jsonl` and `out_dir/checkpoint.pt`.
+(trainer.schedule), and writes `out_dir/metrics.jsonl`, a checkpoint every
+`config.checkpoint_every` steps under `out_dir/checkpoints/` (the newest
+`config.keep_checkpoints` kept) and the final `out_dir/checkpoint.pt` (trainer.checkpoint).
+
+Resume: on start, `train()` continues from the newest checkpoint in `out_dir` that was written by
+a run with the same identity (trainer.resume: result-affecting config, shards, device, ranks), so
+re-running a crashed job picks up where its last checkpoint left off; metrics.jsonl is cut back
+to that step, so the log and the final model equal those of a run that never stopped.
 
 Determinism: the model is initialised from `torch.manual_seed(config.seed)`, the row order comes
 from (seed, epoch) alone, and DataLoaders get their own generators so they never draw from the
@@ -37,8 +44,11 @@ from torch.utils.data import DataLoader
 from trainer.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
-    check_resumable,
     load_checkpoint,
+    periodic_checkpoints,
+    periodic_path,
+    prune_periodic,
+    remove_temp_files,
     save_checkpoint,
     trim_metrics,
 )
@@ -46,6 +56,7 @@ from trainer.config import TrainConfig
 from trainer.distributed import DistInfo, init_distributed, resolve_device
 from trainer.model import ModelConfig, TransformerLM, count_parameters
 from trainer.outputs import CHECKPOINT_NAME, METRICS_NAME
+from trainer.resume import ResumeSearch, find_resume_point, manifest_sha256, run_identity
 from trainer.sampler import ResumableSampler
 from trainer.schedule import warmup_cosine
 from trainer.shards import MANIFEST_NAME, Manifest, ShardDataset
@@ -57,8 +68,9 @@ Progress = Callable[[str], None]
 
 @dataclass
 class TrainResult:
-    """What one call of `train()` did. `losses` holds this call's steps only (after a resume,
-    the steps after the checkpoint); `steps` and `tokens_seen` are totals for the whole run."""
+    """What a run has done after one call of `train()`. `losses` (one per step) and `val_losses`
+    cover the whole run, the steps before a resumed-from checkpoint included (they come from its
+    history), as do `steps` and `tokens_seen`; `seconds` is this call's wall time."""
 
     losses: list[float]
     val_losses: list[tuple[int, float]]
@@ -72,12 +84,17 @@ class TrainResult:
     start_step: int = 0  # the step this call started from (0, or the checkpoint's step)
 
 
-def _autocast(device: torch.device, precision: str) -> Callable[[], AbstractContextManager[Any]]:
-    """bf16 autocast for `bf16`, and for `auto` on a CUDA device that supports it; else fp32."""
+def _resolve_precision(device: torch.device, precision: str) -> str:
+    """`bf16` for `bf16`, and for `auto` on a CUDA device that supports it; else `fp32`."""
     use_bf16 = precision == "bf16" or (
         precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()
     )
-    if not use_bf16:
+    return "bf16" if use_bf16 else "fp32"
+
+
+def _autocast(device: torch.device, precision: str) -> Callable[[], AbstractContextManager[Any]]:
+    """bf16 autocast when the resolved precision is bf16; else a no-op context."""
+    if _resolve_precision(device, precision) != "bf16":
         return nullcontext
     return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
@@ -162,22 +179,77 @@ def evaluate(
     return float(total / count.clamp(min=1))
 
 
+def _choose_start(
+    out_dir: Path,
+    identity: dict[str, Any],
+    resume: bool | None,
+    ddp: DistInfo,
+    say: Progress,
+) -> tuple[Path | None, dict[str, Any] | None]:
+    """The checkpoint this run continues from and its payload, or (None, None) for step 0.
+
+    Rank 0 decides (and tidies the folder: temporary files of an interrupted write, and periodic
+    checkpoints that cannot be used or, on a fresh start, are stale); the other ranks load the
+    file it names, so all ranks start from the same step.
+    """
+    chosen: Path | None = None
+    payload: dict[str, Any] | None = None
+    failure: tuple[str, str] | None = None  # (exception kind, message) when resume=True fails
+    if ddp.rank == 0:
+        remove_temp_files(out_dir)
+        search = find_resume_point(out_dir, identity) if resume is not False else ResumeSearch()
+        chosen, payload = search.path, search.payload
+        if chosen is None and resume:
+            if search.passed_over:
+                reasons = "; ".join(f"{path}: {why}" for path, why in search.passed_over)
+                failure = ("mismatch", f"cannot resume: {reasons}")
+            else:
+                failure = ("missing", f"{out_dir}: no checkpoint to resume from")
+        else:
+            # Periodic checkpoints passed over are useless here; on a fresh start all are stale
+            # and would otherwise outlive this run's own in keep-last-K pruning.
+            passed = {path for path, _ in search.passed_over}
+            doomed = [p for _, p in periodic_checkpoints(out_dir) if chosen is None or p in passed]
+            for path, why in search.passed_over:
+                note = "; deleted" if path in doomed else ""
+                say(f"[train] not resuming from {path}: {why}{note}")
+            for path in doomed:
+                path.unlink(missing_ok=True)
+            if chosen is None and (search.passed_over or doomed):
+                say(f"[train] starting from step 0 in {out_dir}")
+    if ddp.enabled:
+        shared: list[Any] = [str(chosen) if chosen else None, failure]
+        dist.broadcast_object_list(shared, src=0)
+        chosen = Path(shared[0]) if shared[0] else None
+        failure = shared[1]
+        if ddp.rank != 0 and chosen is not None:
+            payload = load_checkpoint(chosen)
+    if failure is not None:
+        kind, message = failure
+        raise FileNotFoundError(message) if kind == "missing" else ValueError(message)
+    return chosen, payload
+
+
 def train(
     shards_dir: Path,
     out_dir: Path,
     config: TrainConfig,
     progress: Progress | None = print,
     *,
-    resume: bool = False,
+    resume: bool | None = None,
     stop_after: int | None = None,
 ) -> TrainResult:
     """Train on `shards_dir` (a folder holding manifest.json, or its parent holding
-    `<objective>/manifest.json`) and write metrics and a checkpoint to `out_dir`.
+    `<objective>/manifest.json`) and write metrics and checkpoints to `out_dir`.
 
-    `resume=True` continues from `out_dir/checkpoint.pt` (model, optimizer, scheduler, sampler
-    position, step, RNG) up to `config.steps`. `stop_after=k` ends this call after global step
-    `k` (checkpointing there) while the LR schedule still targets `config.steps`, as if the job
-    had been interrupted; a later `resume=True` call carries on exactly.
+    `resume=None` (the default) continues from the newest checkpoint in `out_dir` made by a run
+    with the same identity (model, optimizer, scheduler, sampler position, RNG, step, loss
+    history), and otherwise starts from step 0, saying via `progress` which files it passed over
+    and why; a run already at `config.steps` returns at once. `resume=True` insists: it raises if
+    no checkpoint qualifies. `resume=False` starts from step 0 and deletes the periodic
+    checkpoints already there. `stop_after=k` ends this call after global step `k`
+    (checkpointing to checkpoint.pt) while the LR schedule still targets `config.steps`, as if
+    the job had been interrupted; a later call carries on exactly.
     """
     started = time.perf_counter()
     if stop_after is not None and stop_after < 1:
@@ -196,7 +268,7 @@ def _train(
     out_dir: Path,
     config: TrainConfig,
     say: Progress,
-    resume: bool,
+    resume: bool | None,
     stop_after: int | None,
     ddp: DistInfo,
     started: float,
@@ -247,33 +319,36 @@ def _train(
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out_dir / CHECKPOINT_NAME
     metrics_path = out_dir / METRICS_NAME
+    precision = _resolve_precision(device, config.precision)
+    identity = run_identity(
+        config,
+        manifest_hash=manifest_sha256(manifest.path),
+        device_type=device.type,
+        precision=precision,
+        world_size=ddp.world_size,
+    )
+    resume_from, saved = _choose_start(out_dir, identity, resume, ddp, say)
     step = 0
     tokens_seen = 0
     elapsed_before = 0.0
-    if resume:
-        if not checkpoint_path.is_file():
-            raise FileNotFoundError(f"{checkpoint_path}: nothing to resume from")
-        saved = load_checkpoint(checkpoint_path)
-        check_resumable(json.loads(saved["config"]), config, checkpoint_path)
+    history: list[float] = []  # per-step losses up to the last checkpoint written or loaded
+    val_losses: list[tuple[int, float]] = []
+    if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
-        sampler_states = saved["sampler"]
-        if len(sampler_states) != ddp.world_size:
-            raise ValueError(
-                f"{checkpoint_path}: saved by {len(sampler_states)} ranks, resuming with "
-                f"{ddp.world_size}"
-            )
-        cursor.load_state_dict(sampler_states[ddp.rank])
+        cursor.load_state_dict(saved["sampler"][ddp.rank])
         step = int(saved["step"])
         tokens_seen = int(saved["tokens_seen"])
-        elapsed_before = float(saved.get("elapsed", 0.0))
+        history = [float(x) for x in saved["history"]["losses"].tolist()]
+        val_losses = [(int(s), float(v)) for s, v in saved["history"]["val_losses"]]
         torch.set_rng_state(saved["rng"]["torch"])
         if device.type == "cuda" and "cuda" in saved["rng"]:
             torch.cuda.set_rng_state(saved["rng"]["cuda"], device)
         if ddp.rank == 0:
-            trim_metrics(metrics_path, step)
-        say(f"[train] resumed from {checkpoint_path} at step {step}")
+            elapsed_before = trim_metrics(metrics_path, step)
+        say(f"[train] resuming from {resume_from} at step {step}")
+        del saved
     elif ddp.rank == 0:
         metrics_path.write_text("", encoding="utf-8")
     start_step = step
@@ -334,7 +409,12 @@ def _train(
     if val_set is None:
         say("[train] val split empty or absent: skipping validation")
 
-    def checkpoint() -> None:
+    step_losses: list[torch.Tensor] = []  # losses since then, still on the device
+
+    def checkpoint(path: Path) -> None:
+        if step_losses:  # fold the losses so far into the history (one device sync)
+            history.extend(torch.stack(step_losses).tolist())
+            step_losses.clear()
         states = [cursor.state_dict()]
         if ddp.enabled:
             states = [None] * ddp.world_size
@@ -345,13 +425,12 @@ def _train(
         if device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(device)
         save_checkpoint(
-            checkpoint_path,
+            path,
             {
                 "format": CHECKPOINT_FORMAT,
                 "version": CHECKPOINT_VERSION,
                 "step": step,
                 "tokens_seen": tokens_seen,
-                "elapsed": elapsed_before + time.perf_counter() - started,
                 "model": model.state_dict(),
                 "model_config": model_cfg.to_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -359,6 +438,11 @@ def _train(
                 "sampler": states,
                 "rng": rng,
                 "config": config.model_dump_json(),
+                "identity": identity,
+                "history": {
+                    "losses": torch.tensor(history, dtype=torch.float32),
+                    "val_losses": [[s, v] for s, v in val_losses],
+                },
                 "shards": {
                     "objective": manifest.objective,
                     "seq_len": manifest.seq_len,
@@ -370,8 +454,6 @@ def _train(
         )
 
     metrics = metrics_path.open("a", encoding="utf-8") if ddp.rank == 0 else None
-    step_losses: list[torch.Tensor] = []
-    val_losses: list[tuple[int, float]] = []
     tokens_per_row = manifest.seq_len * ddp.world_size  # every rank takes as many rows
     batch_iter = batches()
     model.train()
@@ -433,19 +515,25 @@ def _train(
                 if val_loss is not None:
                     line += f" val_loss {val_loss:.2f}"
                 say(line)
-            if at_end or (config.checkpoint_every and step % config.checkpoint_every == 0):
-                checkpoint()
+            if at_end:
+                checkpoint(checkpoint_path)
+            elif config.checkpoint_every and step % config.checkpoint_every == 0:
+                checkpoint(periodic_path(out_dir, step))
+                if ddp.rank == 0:
+                    prune_periodic(out_dir, config.keep_checkpoints)
     finally:
         if metrics is not None:
             metrics.close()
 
     seconds = time.perf_counter() - started
-    losses = torch.stack(step_losses).tolist() if step_losses else []
+    losses = history + (torch.stack(step_losses).tolist() if step_losses else [])
     if step > start_step:
         say(
             f"[train] done: step {step}/{config.steps}, {tokens_seen:,} tokens, "
             f"{seconds:.1f}s; checkpoint -> {checkpoint_path}"
         )
+    else:
+        say(f"[train] {resume_from} is already at step {step}: nothing to train")
     return TrainResult(
         losses=[float(x) for x in losses],
         val_losses=val_losses,

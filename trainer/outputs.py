@@ -7,3 +7,5 @@ from __future__ import annotations
 CHECKPOINT_NAME = "checkpoint.pt"
 #: one JSON object per logged step
 METRICS_NAME = "metrics.jsonl"
+#: periodic checkpoints, `step-NNNNNNNN.pt`, the newest `train.keep_checkpoints` of them
+PERIODIC_DIR = "checkpoints"
