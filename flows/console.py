@@ -6,6 +6,7 @@ tracebacks go to the run's log file (``RUN_DIR/logs/gristmill.log``), which the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import traceback
 from collections.abc import Callable
@@ -14,8 +15,26 @@ from pathlib import Path
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def _no_traceback(_: object) -> str:
-    return ""
+def _without_traceback(format_: Callable[[logging.LogRecord], str]) -> Callable[..., str]:
+    """A handler's ``format`` that leaves out the record's traceback and stack."""
+
+    def format_record(record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return format_(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+    return format_record
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """A log file that never disturbs the run: a write that fails (a full disk) is dropped
+    instead of printing logging's own traceback."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        pass
 
 
 def quiet_console(log_path: Path) -> Callable[[], None]:
@@ -23,34 +42,20 @@ def quiet_console(log_path: Path) -> Callable[[], None]:
     terminal's handlers. Returns a function that undoes both."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
-    file_handler = logging.FileHandler(log_path, encoding="utf-8")
+    file_handler = _QuietFileHandler(log_path, encoding="utf-8")
     file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
     file_handler.setLevel(logging.INFO)
     root.addHandler(file_handler)
-    patched: list[tuple[logging.Formatter, object, object]] = []
-    for handler in root.handlers:
-        formatter = handler.formatter
-        if handler is file_handler or formatter is None:
-            continue
-        patched.append(
-            (
-                formatter,
-                formatter.__dict__.get("formatException"),
-                formatter.__dict__.get("formatStack"),
-            )
-        )
-        formatter.formatException = _no_traceback  # type: ignore[method-assign]
-        formatter.formatStack = _no_traceback  # type: ignore[method-assign]
+    patched = [handler for handler in root.handlers if handler is not file_handler]
+    for handler in patched:
+        handler.format = _without_traceback(handler.format)  # type: ignore[method-assign]
 
     def undo() -> None:
         root.removeHandler(file_handler)
-        file_handler.close()
-        for formatter, exception, stack in patched:
-            for name, original in (("formatException", exception), ("formatStack", stack)):
-                if original is None:
-                    formatter.__dict__.pop(name, None)
-                else:
-                    setattr(formatter, name, original)
+        with contextlib.suppress(OSError):  # a full disk must not hide the run's own error
+            file_handler.close()
+        for handler in patched:
+            handler.__dict__.pop("format", None)
 
     return undo
 
