@@ -8,6 +8,10 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
+from pipeline.schema import documents_to_table
+
 SUBJECTS = [
     "The miller",
     "A farmer",
@@ -96,6 +100,65 @@ FRENCH = (
     "cour pendant que le conseil discutait du pont cassé. Nous avons mesuré la roue en bois "
     "avec beaucoup de soin, et le village entier est venu voir le résultat du travail."
 )
+
+#: Words for text with no grammar, drawn at random: plenty of distinct shingles for MinHash and
+#: plenty of bytes for the readers.
+WORDS = [
+    "river",
+    "mill",
+    "stone",
+    "grain",
+    "wheel",
+    "water",
+    "north",
+    "field",
+    "harvest",
+    "bread",
+    "market",
+    "bridge",
+    "lantern",
+    "copper",
+    "meadow",
+    "valley",
+    "orchard",
+    "barley",
+    "harness",
+    "shutter",
+    "anvil",
+    "ledger",
+    "chimney",
+    "quarry",
+    "thistle",
+    "ferry",
+    "beacon",
+    "granary",
+    "kettle",
+    "saddle",
+    "furrow",
+    "lattice",
+]
+
+
+def random_words(rng: random.Random, words: int) -> str:
+    """``words`` words drawn from `WORDS`, separated by single spaces."""
+    return " ".join(rng.choice(WORDS) for _ in range(words))
+
+
+def docs(
+    texts: list[str], kind: str = "web", source: str = "t", paths: list[str] | None = None
+) -> pa.Table:
+    """A documents table of ``texts``: ids ``<source>/<i>``, paths ``f<i>.py`` unless given."""
+    return documents_to_table(
+        {
+            "id": f"{source}/{i}",
+            "text": t,
+            "source": source,
+            "kind": kind,
+            "path": (paths or [f"f{i}.py"] * len(texts))[i],
+            "meta": {},
+        }
+        for i, t in enumerate(texts)
+    )
 
 
 def english_doc(rng: random.Random, sentences: int = 12) -> str:

@@ -1,11 +1,15 @@
-"""Helpers for the ingest tests: a source config, reading one unit, and the accounting check."""
+"""Helpers for the ingest tests: a source config, reading one unit, the accounting check, and
+the inputs several readers are tested on."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from pipeline.ingest.config import SourceConfig
 from pipeline.ingest.files import relative_name
@@ -56,3 +60,30 @@ def reasons_by_path(result: StageResult) -> dict[str, str]:
     for row in dropped_rows(result):
         out[meta(row).get("repo_path", row["path"])] = row[REASON]
     return out
+
+
+def write_lines(path: Path, lines: list[str | bytes], compress: bool = False) -> Path:
+    """Lines joined by newlines (with a last one), gzip-compressed if ``compress``."""
+    data = b"\n".join(line if isinstance(line, bytes) else line.encode() for line in lines) + b"\n"
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
+    """A folder of ``files`` (relative path -> body) under ``root``."""
+    for rel, body in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(body, bytes):
+            path.write_bytes(body)
+        else:
+            path.write_text(body, encoding="utf-8")
+    return root
+
+
+def sample_file(shared_data: Path, rel: str) -> Path:
+    """A file of the sample data; the test skips where it is absent."""
+    path = shared_data / rel
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    return path

@@ -24,41 +24,7 @@ from pipeline.dedup.union_find import connected_components
 from pipeline.hashing import file_sha256
 from pipeline.rundir import RunDir, write_parquet
 from pipeline.schema import documents_to_table
-
-WORDS = [
-    "river",
-    "mill",
-    "stone",
-    "grain",
-    "wheel",
-    "water",
-    "north",
-    "field",
-    "harvest",
-    "bread",
-    "market",
-    "bridge",
-    "lantern",
-    "copper",
-    "meadow",
-    "valley",
-    "orchard",
-    "barley",
-    "harness",
-    "shutter",
-    "anvil",
-    "ledger",
-    "chimney",
-    "quarry",
-    "thistle",
-    "ferry",
-    "beacon",
-    "granary",
-    "kettle",
-    "saddle",
-    "furrow",
-    "lattice",
-]
+from tests.corpus_fixtures import random_words
 
 REAL_ISH = [
     "Permission is hereby granted, free of charge, to any person obtaining a copy of this "
@@ -74,10 +40,6 @@ REAL_ISH = [
 ]
 
 
-def prose(rng: random.Random, words: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(words))
-
-
 def change_words(text: str, rng: random.Random, count: int) -> str:
     words = text.split(" ")
     for _ in range(count):
@@ -89,7 +51,7 @@ def change_words(text: str, rng: random.Random, count: int) -> str:
 @pytest.mark.parametrize("scheme", ["affine32", "legacy"])
 def test_word_signatures_equal_datasketch_minhash_update_batch(scheme: str) -> None:
     rng = random.Random(1)
-    texts = [*REAL_ISH, prose(rng, 300), prose(rng, 4)]
+    texts = [*REAL_ISH, random_words(rng, 300), random_words(rng, 4)]
     signatures, counts = MinHasher(128, 1, scheme).signatures(texts, ["word"] * len(texts), 5)
     for text, signature, count in zip(texts, signatures, counts, strict=True):
         shingles = word_shingles(text, 5)
@@ -163,7 +125,7 @@ def crafted_corpus(seed: int = 11) -> tuple[list[str], list[set[int]]]:
     """Six groups of duplicates (exact copies, re-spaced copies, one- and two-word edits) among
     twenty unrelated documents; returns the texts and the groups of indices."""
     rng = random.Random(seed)
-    texts = [prose(rng, 400) for _ in range(20)]
+    texts = [random_words(rng, 400) for _ in range(20)]
     groups = []
     for base in range(6):
         members = [base]
@@ -198,8 +160,8 @@ def test_crafted_corpus_gives_exactly_the_known_clusters() -> None:
 
 def test_keep_policies_choose_longest_or_preferred_source() -> None:
     rng = random.Random(5)
-    base = prose(rng, 300)
-    longer = base + " " + prose(rng, 3)
+    base = random_words(rng, 300)
+    longer = base + " " + random_words(rng, 3)
     texts, sources = [base, longer, base + " "], ["crawl", "crawl", "curated"]
     first = plan_dedup(texts, DedupConfig(), sources=sources)
     assert first.reasons == [None, "near_duplicate", "exact_duplicate"]
@@ -337,16 +299,16 @@ def test_incremental_run_drops_duplicates_of_previous_runs_and_never_their_docum
     tmp_path: Path,
 ) -> None:
     rng = random.Random(8)
-    old_texts = [prose(rng, 300) for _ in range(6)]
+    old_texts = [random_words(rng, 300) for _ in range(6)]
     config = DedupConfig()
     first = write_partitions(tmp_path / "runs" / "day-1", {"old": old_texts})
     finish(first, config, units.run_all(first, config, ["old"]))
 
     new_texts = [
         change_words(old_texts[2], rng, 1),
-        prose(rng, 300),
+        random_words(rng, 300),
         old_texts[4] + "\n",
-        prose(rng, 300),
+        random_words(rng, 300),
     ]
     new_texts.append(change_words(new_texts[1], rng, 1))  # a duplicate inside the new run
     later = DedupConfig(previous_runs=["runs/day-*"])
@@ -374,9 +336,9 @@ def test_incremental_run_drops_duplicates_of_previous_runs_and_never_their_docum
 
 def test_previous_run_with_other_settings_is_refused(tmp_path: Path) -> None:
     config = DedupConfig()
-    first = write_partitions(tmp_path / "a", {"old": [prose(random.Random(1), 50)]})
+    first = write_partitions(tmp_path / "a", {"old": [random_words(random.Random(1), 50)]})
     finish(first, config, units.run_all(first, config, ["old"]))
-    second = write_partitions(tmp_path / "b", {"new": [prose(random.Random(2), 50)]})
+    second = write_partitions(tmp_path / "b", {"new": [random_words(random.Random(2), 50)]})
     other = DedupConfig(previous_runs=[str(tmp_path / "a")], minhash={"ngram": 3})
     with pytest.raises(DedupInputError, match="ngram"):
         units.run_all(second, other, ["new"])

@@ -5,19 +5,9 @@ from __future__ import annotations
 
 import random
 
-import pyarrow as pa
-
 from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.in_memory import apply_plan, plan_dedup
-from pipeline.schema import documents_to_table
-from tests.corpus_fixtures import english_doc
-
-
-def docs(texts: list[str], kind: str = "web") -> pa.Table:
-    return documents_to_table(
-        {"id": f"t/{i}", "text": t, "source": "t", "kind": kind, "path": f"f{i}.py", "meta": {}}
-        for i, t in enumerate(texts)
-    )
+from tests.corpus_fixtures import docs, english_doc
 
 
 def test_dedup_keeps_first_of_exact_and_near_duplicates() -> None:

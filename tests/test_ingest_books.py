@@ -1,9 +1,10 @@
-"""Books: encodings detected, Gutenberg boilerplate removed, whitespace normalised, EPUBs read
-in spine order -- and never truncated."""
+"""Books: a text file is one document; encodings detected, Gutenberg boilerplate removed,
+whitespace normalised, EPUBs read in spine order -- and never truncated."""
 
 from __future__ import annotations
 
 import gzip
+import random
 import zipfile
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 
 from pipeline.ingest.books import normalize_whitespace, strip_gutenberg, unwrap_lines
 from pipeline.ingest.encoding import Undecodable, decode
+from pipeline.schema import doc_id
+from tests.corpus_fixtures import random_words
 from tests.ingest_helpers import check_accounting, dropped_rows, ingest, kept_rows, meta, source
 
 PROSE = (
@@ -44,6 +47,53 @@ CHAPTER I.
 Updated editions will replace the previous one--the old editions will
 be renamed.  START: FULL LICENSE  THE FULL PROJECT GUTENBERG LICENSE
 """
+
+
+def test_text_file_is_one_document_with_stable_id(tmp_path: Path) -> None:
+    path = tmp_path / "books" / "mill.txt"
+    path.parent.mkdir()
+    path.write_text("The miller ground the grain.\n\nThen he slept.\n", encoding="utf-8")
+    result = ingest(source("text", kind="book"), path, tmp_path)
+    check_accounting(result, {})
+    [doc] = kept_rows(result)
+    assert doc["id"] == doc_id("src", "books/mill.txt")
+    # books are whitespace-normalised: no trailing newline
+    assert doc["text"] == "The miller ground the grain.\n\nThen he slept."
+    assert (doc["source"], doc["kind"], doc["path"]) == ("src", "book", "books/mill.txt")
+    assert result.stats.bytes_in == result.stats.bytes_kept == len(doc["text"].encode())
+
+
+def test_text_gz_is_decompressed_transparently(tmp_path: Path) -> None:
+    path = tmp_path / "book.txt.gz"
+    path.write_bytes(gzip.compress("Ünïcode bread and flour.".encode()))
+    result = ingest(source("text", kind="book"), path, tmp_path)
+    check_accounting(result, {})
+    assert kept_rows(result)[0]["text"] == "Ünïcode bread and flour."
+
+
+@pytest.mark.parametrize("content", [b"", b"  \n\t\n  "])
+def test_empty_or_blank_file_is_dropped_as_empty(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "empty.txt"
+    path.write_bytes(content)
+    result = ingest(source("text", kind="book"), path, tmp_path)
+    check_accounting(result, {"empty": 1})
+
+
+def test_file_with_nul_bytes_is_dropped_as_binary(tmp_path: Path) -> None:
+    path = tmp_path / "image.txt"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"text" * 10)
+    result = ingest(source("text", kind="book"), path, tmp_path)
+    check_accounting(result, {"binary": 1})
+
+
+def test_few_nuls_deep_in_a_long_text_are_kept(tmp_path: Path) -> None:
+    # GNU Info manuals mark index nodes with "\0\b[index\0\b]" far into the book.
+    body = random_words(random.Random(1), 5000) + "\n\x00\x08[index\x00\x08]\n* Menu:\n"
+    path = tmp_path / "manual.info.txt"
+    path.write_text(body, encoding="utf-8")
+    result = ingest(source("text", kind="book"), path, tmp_path)
+    check_accounting(result, {})
+    assert kept_rows(result)[0]["text"] == body.rstrip("\n")  # normalised: no trailing newline
 
 
 def test_gutenberg_header_credit_and_licence_are_removed(tmp_path: Path) -> None:
@@ -125,9 +175,26 @@ def test_declared_encoding_is_strict() -> None:
         decode(b"caf\xe9", "utf-8")
 
 
-def test_random_bytes_without_nuls_are_undecodable_or_binary(tmp_path: Path) -> None:
-    import random
+def test_text_in_declared_encoding_is_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "latin.txt"
+    path.write_bytes("Café au lait".encode("latin-1"))
+    result = ingest(source("text", kind="book", encoding="latin-1"), path, tmp_path)
+    check_accounting(result, {})
+    assert kept_rows(result)[0]["text"] == "Café au lait"
 
+
+def test_invalid_utf8_file_is_dropped_as_undecodable_with_visible_text(tmp_path: Path) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"caf\xe9 au lait")
+    result = ingest(source("text", kind="book", encoding="utf-8"), path, tmp_path)
+    check_accounting(result, {"undecodable": 1})
+    [row] = dropped_rows(result)
+    assert row["text"] == "caf\ufffd au lait"
+    assert row["id"] == doc_id("src", "bad.txt")
+    assert "bad.txt: not valid utf-8 at byte 3" in meta(row)["error"]
+
+
+def test_random_bytes_without_nuls_are_undecodable_or_binary(tmp_path: Path) -> None:
     rng = random.Random(5)
     path = tmp_path / "noise.txt"
     path.write_bytes(bytes(rng.choice(range(0x80, 0x100)) for _ in range(4000)))
@@ -231,7 +298,7 @@ def test_damaged_epubs_are_counted_skips(tmp_path: Path, damage: str, reason: st
     assert dropped_rows(result)[0]["path"] == "bad.epub"
 
 
-def test_sample_books_are_never_truncated(shared_data: Path) -> None:
+def test_sample_books_are_all_kept_and_never_truncated(shared_data: Path) -> None:
     books = sorted((shared_data / "books").glob("*.txt.gz"))
     if not books:
         pytest.skip("no sample books")
@@ -243,3 +310,4 @@ def test_sample_books_are_never_truncated(shared_data: Path) -> None:
         [doc] = kept_rows(result)
         # normalisation only removes whitespace: every non-space character is still there
         assert len("".join(doc["text"].split())) == len("".join(raw.split())), path.name
+        assert len(doc["text"]) > 100_000, path.name

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
 import shutil
 import subprocess
 import tarfile
@@ -16,6 +15,7 @@ import pytest
 
 from pipeline.ingest.code_languages import language_from_name, language_from_shebang
 from pipeline.ingest.code_licenses import identify_license
+from pipeline.ingest.files import relative_name, resolve_source_files
 from pipeline.schema import doc_id
 from tests.ingest_helpers import (
     check_accounting,
@@ -23,7 +23,9 @@ from tests.ingest_helpers import (
     kept_rows,
     meta,
     reasons_by_path,
+    sample_file,
     source,
+    write_tree,
 )
 
 MIT = (
@@ -62,17 +64,6 @@ TREE = {
 }
 
 
-def write_tree(root: Path, files: dict[str, str | bytes] = TREE) -> Path:
-    for rel, body in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(body, bytes):
-            path.write_bytes(body)
-        else:
-            path.write_text(body, encoding="utf-8")
-    return root
-
-
 EXPECTED_SKIPS = {
     "LICENSE": "license_file",
     "contrib/LICENSE": "license_file",
@@ -90,7 +81,7 @@ EXPECTED_SKIPS = {
 
 
 def test_code_tree_documents_languages_licences_and_skip_reasons(tmp_path: Path) -> None:
-    root = write_tree(tmp_path / "repo")
+    root = write_tree(tmp_path / "repo", TREE)
     (root / "assets").mkdir()
     (root / "assets" / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10)
     (root / "huge.py").write_text("x = 1\n" * 200_000)
@@ -142,25 +133,23 @@ def test_symlinks_are_not_followed_by_default_and_loops_end_when_followed(tmp_pa
     assert sorted(meta(d)["repo_path"] for d in kept_rows(followed)) == ["a/alias.py", "a/one.py"]
 
 
+def git(root: Path, *args: str) -> str:
+    """Run git in ``root`` as a throwaway author; return its output."""
+    identity = ["-c", "user.name=t", "-c", "user.email=t@invalid"]
+    command = ["git", "-C", str(root), *identity, *args]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
+
+
 @pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
 def test_git_checkout_reads_tracked_files_only_with_the_commit(tmp_path: Path) -> None:
     root = write_tree(
         tmp_path / "repo", {"LICENSE": GPL3, "src/a.py": "A = 1\n", "src/b.py": "B = 2\n"}
     )
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@invalid",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@invalid",
-    }
     for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "first"]):
-        subprocess.run(["git", "-C", str(root), *args], check=True, env=env)
+        git(root, *args)
     (root / "src" / "untracked.py").write_text("U = 3\n")
     (root / "src" / "b.py").unlink()  # tracked but deleted in the working tree
-    head = subprocess.run(
-        ["git", "-C", str(root), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    head = git(root, "rev-parse", "HEAD")
     result = ingest(source("code", kind="code"), root, tmp_path)
     check_accounting(result, {"license_file": 1, "missing": 1})
     [doc] = kept_rows(result)
@@ -278,9 +267,7 @@ def test_licence_texts_are_identified(text: str, spdx: str) -> None:
 
 
 def test_sample_code_as_a_tree_gets_the_languages_right(shared_data: Path, tmp_path: Path) -> None:
-    path = shared_data / "code" / "code.jsonl.gz"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
+    path = sample_file(shared_data, "code/code.jsonl.gz")
     expected = {}
     root = tmp_path / "tree"
     for line in gzip.decompress(path.read_bytes()).splitlines():
@@ -303,8 +290,6 @@ def test_sample_code_as_a_tree_gets_the_languages_right(shared_data: Path, tmp_p
 
 
 def test_folder_globs_do_not_read_a_file_twice(tmp_path: Path) -> None:
-    from pipeline.ingest.files import relative_name, resolve_source_files
-
     write_tree(tmp_path / "repos", {"one/a.py": "A = 1\n", "two/b.py": "B = 1\n", "c.py": "C\n"})
     src = source("code", kind="code", paths=["repos/**"])
     units = [relative_name(p, tmp_path) for p in resolve_source_files(src, tmp_path)]

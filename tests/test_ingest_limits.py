@@ -11,15 +11,19 @@ import gzip
 import io
 import json
 import lzma
+import random
 import tarfile
 import tracemalloc
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import zstandard
 
 from pipeline.ingest.compression import LongLine, iter_lines
+from pipeline.schema import doc_id
+from tests.corpus_fixtures import random_words
 from tests.ingest_helpers import (
     check_accounting,
     dropped_rows,
@@ -46,7 +50,7 @@ SMALL = {"ratio_grace_bytes": 1 << 20, "max_expansion_ratio": 50.0}
     ],
 )
 def test_jsonl_in_every_compression_is_read_from_its_magic_bytes(
-    tmp_path: Path, suffix: str, compress
+    tmp_path: Path, suffix: str, compress: Callable[[bytes], bytes]
 ) -> None:
     path = tmp_path / f"lines.jsonl{suffix}"
     path.write_bytes(compress(DATA))
@@ -55,14 +59,49 @@ def test_jsonl_in_every_compression_is_read_from_its_magic_bytes(
     assert [d["text"] for d in kept_rows(result)] == [json.loads(x)["text"] for x in LINES]
 
 
-def test_truncated_zstd_keeps_lines_read_and_drops_one(tmp_path: Path) -> None:
-    lines = [json.dumps({"text": f"row {i} " + "grain " * (i % 50)}) for i in range(5000)]
-    data = zstandard.ZstdCompressor().compress(("\n".join(lines) + "\n").encode())
-    path = tmp_path / "cut.jsonl.zst"
-    path.write_bytes(data[: len(data) // 2])
+@pytest.mark.parametrize(
+    "suffix,compress,reason",
+    [
+        (".gz", gzip.compress, "truncated_gzip"),
+        (".zst", zstandard.ZstdCompressor().compress, "truncated_zstd"),
+    ],
+)
+def test_truncated_jsonl_keeps_lines_read_and_drops_one(
+    tmp_path: Path, suffix: str, compress: Callable[[bytes], bytes], reason: str
+) -> None:
+    rng = random.Random(4)
+    lines = [json.dumps({"text": random_words(rng, 50)}) for _ in range(2000)]
+    data = compress(("\n".join(lines) + "\n").encode())
+    path = tmp_path / f"cut.jsonl{suffix}"
+    path.write_bytes(data[: len(data) * 6 // 10])
     result = ingest(source("jsonl"), path, tmp_path)
-    check_accounting(result, {"truncated_zstd": 1})
-    assert 0 < result.kept.num_rows < 5000
+    check_accounting(result, {reason: 1})
+    kept = kept_rows(result)
+    assert 500 < len(kept) < 2000
+    assert [d["text"] for d in kept] == [json.loads(line)["text"] for line in lines[: len(kept)]]
+    [row] = dropped_rows(result)
+    assert row["id"] == doc_id("src", f"cut.jsonl{suffix}:{len(kept) + 1}")
+    assert lines[len(kept)].startswith(row["text"])  # the unfinished line, for inspection
+
+
+def test_truncated_gzip_text_is_dropped_with_the_part_read(tmp_path: Path) -> None:
+    text = random_words(random.Random(2), 40000)
+    data = gzip.compress(text.encode())
+    path = tmp_path / "cut.txt.gz"
+    path.write_bytes(data[: len(data) // 2])
+    result = ingest(source("text", kind="book"), path, tmp_path)
+    check_accounting(result, {"truncated_gzip": 1})
+    [row] = dropped_rows(result)
+    assert len(row["text"]) > 1000 and text.startswith(row["text"])
+
+
+def test_garbled_gzip_text_is_dropped_as_corrupt(tmp_path: Path) -> None:
+    data = bytearray(gzip.compress(random_words(random.Random(3), 3000).encode()))
+    data[40:80] = bytes(b ^ 0xFF for b in data[40:80])
+    path = tmp_path / "garbled.txt.gz"
+    path.write_bytes(bytes(data))
+    result = ingest(source("text", kind="book"), path, tmp_path)
+    check_accounting(result, {"corrupt_gzip": 1})
 
 
 def test_concatenated_gzip_members_are_all_read(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pipeline.ingest.plan import plan_units
 from pipeline.rundir import RunDir
 from pipeline.steps.ingest import ingest_step
 from pipeline.steps.records import finish_stage
-from tests.test_ingest_code import write_tree
+from tests.ingest_helpers import write_tree
 
 LINE = "The miller weighed every sack of grain before it went to the stones. "
 

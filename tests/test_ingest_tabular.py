@@ -1,5 +1,5 @@
-"""Tabular sources: Arrow IPC files and streams, and `datasets.load_dataset` (local files, and a
-Hub name that cannot be reached from here)."""
+"""Tabular sources: Parquet, Arrow IPC files and streams, and `datasets.load_dataset` (local
+files, and a Hub name that cannot be reached from here)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline.ingest.files import HF_UNIT, SourceError, resolve_source_files
@@ -17,6 +18,63 @@ from tests.ingest_helpers import check_accounting, dropped_rows, ingest, kept_ro
 TABLE = pa.table(
     {"body": ["first row", None, "third row"], "key": ["k1", "k2", "k3"], "score": [0.5, 0.25, 1.0]}
 )
+
+
+def test_parquet_rows_become_documents_across_batches(tmp_path: Path) -> None:
+    n = 2600  # more than one record batch
+    texts: list[str | None] = [f"row {i} text" for i in range(n)]
+    texts[5], texts[6] = None, " "
+    table = pa.table(
+        {
+            "text": texts,
+            "doc": [f"d{i}" for i in range(n)],
+            "score": [i / 10 for i in range(n)],
+            "url": [f"https://p.invalid/{i}" for i in range(n)],
+        }
+    )
+    path = tmp_path / "rows.parquet"
+    pq.write_table(table, path, row_group_size=700)
+    result = ingest(source("parquet", id_field="doc"), path, tmp_path)
+    check_accounting(result, {"missing_text": 1, "empty": 1})
+    kept = kept_rows(result)
+    assert len(kept) == n - 2
+    assert kept[0]["id"] == "d0" and kept[-1]["id"] == f"d{n - 1}"
+    assert kept[-1]["url"] == f"https://p.invalid/{n - 1}" and kept[-1]["path"] == "rows.parquet"
+    assert meta(kept[1]) == {"score": 0.1, "location": "rows.parquet:1"}
+    assert {row["id"] for row in dropped_rows(result)} == {"d5", "d6"}
+
+
+def test_parquet_ids_default_to_row_index(tmp_path: Path) -> None:
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"body": ["a", "b"]}), path)
+    result = ingest(source("parquet", text_field="body"), path, tmp_path)
+    check_accounting(result, {})
+    assert [d["id"] for d in kept_rows(result)] == [
+        doc_id("src", "rows.parquet:0"),
+        doc_id("src", "rows.parquet:1"),
+    ]
+
+
+def test_parquet_without_text_column_is_a_source_error(tmp_path: Path) -> None:
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"body": ["a"]}), path)
+    with pytest.raises(SourceError, match=r"rows\.parquet: no text column 'text' \(columns: body"):
+        ingest(source("parquet"), path, tmp_path)
+
+
+def test_parquet_with_non_string_text_column_is_a_source_error(tmp_path: Path) -> None:
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"text": [1, 2]}), path)
+    with pytest.raises(SourceError, match=r"rows\.parquet: text column 'text' has type int64"):
+        ingest(source("parquet"), path, tmp_path)
+
+
+def test_parquet_row_over_the_document_cap_is_too_long(tmp_path: Path) -> None:
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"text": ["short", "x" * 5000]}), path)
+    result = ingest(source("parquet", limits={"max_document_bytes": 1000}), path, tmp_path)
+    check_accounting(result, {"too_long": 1})
+    assert dropped_rows(result)[0]["id"] == doc_id("src", "rows.parquet:1")
 
 
 @pytest.mark.parametrize("layout", ["file", "stream"])
@@ -43,11 +101,18 @@ def test_datasets_cache_file_reads_as_arrow(tmp_path: Path) -> None:
     assert [d["text"] for d in kept_rows(result)] == ["a mill", "a wheel"]
 
 
-def test_non_arrow_file_is_a_source_error(tmp_path: Path) -> None:
-    path = tmp_path / "rows.arrow"
-    path.write_text("not arrow")
-    with pytest.raises(SourceError, match=r"rows\.arrow: not an Arrow IPC file or stream"):
-        ingest(source("arrow"), path, tmp_path)
+@pytest.mark.parametrize(
+    "fmt,error",
+    [
+        ("parquet", r"rows\.parquet: not a readable Parquet file"),
+        ("arrow", r"rows\.arrow: not an Arrow IPC file or stream"),
+    ],
+)
+def test_file_not_in_the_format_is_a_source_error(tmp_path: Path, fmt: str, error: str) -> None:
+    path = tmp_path / f"rows.{fmt}"
+    path.write_text(f"not {fmt} at all")
+    with pytest.raises(SourceError, match=error):
+        ingest(source(fmt), path, tmp_path)
 
 
 @pytest.mark.parametrize("streaming", [True, False])
@@ -102,13 +167,3 @@ def test_hf_and_other_formats_check_what_they_need() -> None:
         source("jsonl", paths=[])
     with pytest.raises(ValueError, match="unknown encoding 'klingon'"):
         source("text", encoding="klingon")
-
-
-def test_parquet_row_over_the_document_cap_is_too_long(tmp_path: Path) -> None:
-    import pyarrow.parquet as pq
-
-    path = tmp_path / "rows.parquet"
-    pq.write_table(pa.table({"text": ["short", "x" * 5000]}), path)
-    result = ingest(source("parquet", limits={"max_document_bytes": 1000}), path, tmp_path)
-    check_accounting(result, {"too_long": 1})
-    assert dropped_rows(result)[0]["id"] == doc_id("src", "rows.parquet:1")

@@ -14,29 +14,12 @@ import pytest
 from pipeline.langid.config import LangIDConfig
 from pipeline.langid.fasttext_lid import LangIDStage, code_language, fasttext_line
 from pipeline.langid.model import ModelNotFoundError, load_model
-from pipeline.schema import documents_to_table
-from tests.corpus_fixtures import FRENCH, code_doc, english_doc
+from tests.corpus_fixtures import FRENCH, code_doc, docs, english_doc
 
 GERMAN = (
     "Der Müller trug die schweren Steine vor dem Regen in die Scheune. Die Kinder spielten "
     "im Hof, während der Rat über die kaputte Brücke sprach."
 )
-
-
-def docs(
-    texts: list[str], kind: str = "web", source: str = "t", paths: list[str] | None = None
-) -> pa.Table:
-    return documents_to_table(
-        {
-            "id": f"{source}/{i}",
-            "text": t,
-            "source": source,
-            "kind": kind,
-            "path": (paths or [f"f{i}.py"] * len(texts))[i],
-            "meta": {},
-        }
-        for i, t in enumerate(texts)
-    )
 
 
 def test_langid_keeps_english_drops_french_and_skips_code() -> None:

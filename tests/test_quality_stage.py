@@ -15,23 +15,7 @@ from pipeline.config import ConfigError, load_config
 from pipeline.quality.config import QualityConfig
 from pipeline.quality.stage import RULE_SETS, QualityStage, refilter, thresholds
 from pipeline.quality.words import Lexicon
-from pipeline.schema import documents_to_table
-from tests.corpus_fixtures import code_doc, write_config, write_corpus
-
-
-def table(texts: list[str], kind: str = "web", source: str = "s") -> pa.Table:
-    return documents_to_table(
-        {
-            "id": f"{source}/{i}",
-            "text": t,
-            "source": source,
-            "kind": kind,
-            "path": f"f{i}.py",
-            "meta": {},
-        }
-        for i, t in enumerate(texts)
-    )
-
+from tests.corpus_fixtures import code_doc, docs, write_config, write_corpus
 
 PARAGRAPHS = [
     "The mill stood at the bend of the river, where the water ran fast enough to turn the "
@@ -64,7 +48,7 @@ JUNK = "Buy now!!! Click here."  # too short for Gopher, too few sentences for C
 
 
 def test_web_documents_get_the_web_suite_and_code_the_code_rules() -> None:
-    mixed = pa.concat_tables([table([prose(1)]), table([code_doc(0)], kind="code")])
+    mixed = pa.concat_tables([docs([prose(1)]), docs([code_doc(0)], kind="code")])
     result = QualityStage(QualityConfig())(mixed)
     assert result.stats.docs_kept == 2
     web, code = result.kept.to_pylist()
@@ -74,7 +58,7 @@ def test_web_documents_get_the_web_suite_and_code_the_code_rules() -> None:
 
 
 def test_dropped_documents_keep_first_and_every_failing_rule() -> None:
-    result = QualityStage(QualityConfig())(table([prose(2), JUNK]))
+    result = QualityStage(QualityConfig())(docs([prose(2), JUNK]))
     assert result.stats.docs_in == 2 and result.stats.docs_kept == 1
     dropped = result.dropped.to_pylist()[0]
     assert dropped["reasons"][0] == dropped["reason"]
@@ -85,7 +69,7 @@ def test_dropped_documents_keep_first_and_every_failing_rule() -> None:
 
 
 def test_keep_all_flags_and_lists_reasons_without_dropping() -> None:
-    result = QualityStage(QualityConfig(keep="all"))(table([prose(3), JUNK]))
+    result = QualityStage(QualityConfig(keep="all"))(docs([prose(3), JUNK]))
     assert result.stats.docs_kept == 2 and result.dropped.num_rows == 0
     reasons = result.kept.column("reasons").to_pylist()
     assert reasons[0] == [] and reasons[1][0] in result.stats.flagged
@@ -98,33 +82,33 @@ def test_suites_are_configured_per_kind_and_overridden_per_source() -> None:
     stage = QualityStage(config)
     assert config.suites["book"] == ["books"]  # kinds not named keep their default suite
     text = prose(4)
-    web = stage(table([text])).kept.to_pylist()[0]
+    web = stage(docs([text])).kept.to_pylist()[0]
     assert web["c4_sentences"] > 0 and web["gopher_words"] is None
-    forum = stage(table([text], source="forum")).kept.to_pylist()[0]
+    forum = stage(docs([text], source="forum")).kept.to_pylist()[0]
     assert forum["gopher_words"] > 0 and forum["c4_sentences"] is None
 
 
 def test_blank_documents_are_dropped_as_empty() -> None:
-    result = QualityStage(QualityConfig())(table([" \n\t ", prose(5)]))
+    result = QualityStage(QualityConfig())(docs([" \n\t ", prose(5)]))
     assert result.stats.dropped == {"empty": 1}
 
 
 def test_every_partition_has_the_same_columns() -> None:
     stage = QualityStage(QualityConfig())
-    full = stage(table([prose(6), JUNK]))
-    empty = stage(table([]))
+    full = stage(docs([prose(6), JUNK]))
+    empty = stage(docs([]))
     assert empty.kept.schema == full.kept.schema
-    assert full.kept.schema.field("text") == table([]).schema.field("text")
+    assert full.kept.schema.field("text") == docs([]).schema.field("text")
     assert full.dropped.schema.names == [*full.kept.schema.names, "reason"]
 
 
 def test_refilter_from_signal_columns_equals_measuring_again() -> None:
     texts = [prose(7), prose(8, 1), JUNK, prose(9).replace(".", "")]
-    measured = QualityStage(QualityConfig(keep="all"))(table(texts)).kept
+    measured = QualityStage(QualityConfig(keep="all"))(docs(texts)).kept
     stricter = QualityConfig(gopher_quality={"min_doc_words": 150}, c4={"min_num_sentences": 20})
-    again = QualityStage(stricter)(table(texts))
+    again = QualityStage(stricter)(docs(texts))
     redone = refilter(measured, stricter)
-    default = QualityStage(QualityConfig())(table(texts))
+    default = QualityStage(QualityConfig())(docs(texts))
     assert redone.stats.docs_dropped > default.stats.docs_dropped  # the new thresholds bite
     assert redone.stats.dropped == again.stats.dropped
     assert (
@@ -133,7 +117,7 @@ def test_refilter_from_signal_columns_equals_measuring_again() -> None:
 
 
 def test_refilter_takes_kept_and_dropped_rows_together() -> None:
-    first = QualityStage(QualityConfig())(table([prose(10), JUNK]))
+    first = QualityStage(QualityConfig())(docs([prose(10), JUNK]))
     both = pa.concat_tables([first.kept, first.dropped], promote_options="default")
     looser = refilter(both, QualityConfig(suites={"web": []}))
     assert looser.stats.docs_kept == 2 and looser.kept.column("reasons").to_pylist() == [[], []]
@@ -141,7 +125,7 @@ def test_refilter_takes_kept_and_dropped_rows_together() -> None:
 
 def test_refilter_names_missing_signal_columns() -> None:
     with pytest.raises(ValueError, match="gopher_words"):
-        refilter(table([prose(10)]), QualityConfig())
+        refilter(docs([prose(10)]), QualityConfig())
 
 
 def test_words_are_split_once_per_document(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,13 +137,13 @@ def test_words_are_split_once_per_document(monkeypatch: pytest.MonkeyPatch) -> N
         return original(self, text)
 
     monkeypatch.setattr(Lexicon, "ids", counting)
-    QualityStage(QualityConfig())(table([prose(11), prose(12)]))
+    QualityStage(QualityConfig())(docs([prose(11), prose(12)]))
     assert len(calls) == 2  # four rule sets, one split each document
 
 
 def test_pii_is_replaced_before_the_rules_and_counted() -> None:
     text = prose(13) + "\n\nWrite to jane.doe@example.org or ping 8.8.8.8 today."
-    kept = QualityStage(QualityConfig())(table([text])).kept.to_pylist()[0]
+    kept = QualityStage(QualityConfig())(docs([text])).kept.to_pylist()[0]
     assert "jane.doe@example.org" not in kept["text"] and "8.8.8.8" not in kept["text"]
     assert "email@example.com" in kept["text"] and "192.0.2.1" in kept["text"]
     assert (kept["pii_emails"], kept["pii_ips"]) == (1, 1)
@@ -168,17 +152,17 @@ def test_pii_is_replaced_before_the_rules_and_counted() -> None:
 def test_pii_is_switched_per_source() -> None:
     config = QualityConfig(per_source={"mail": {"pii": False}})
     text = prose(14) + "\n\nWrite to jane.doe@example.org today."
-    kept = QualityStage(config)(table([text], source="mail")).kept.to_pylist()[0]
+    kept = QualityStage(config)(docs([text], source="mail")).kept.to_pylist()[0]
     assert "jane.doe@example.org" in kept["text"] and kept["pii_emails"] is None
 
 
 def test_output_is_deterministic_and_thread_safe() -> None:
     texts = [prose(s) for s in range(15, 23)] + [JUNK, code_doc(1)]
     stage = QualityStage(QualityConfig())
-    expected = stage(table(texts)).kept
+    expected = stage(docs(texts)).kept
     results: list[pa.Table] = []
     threads = [
-        threading.Thread(target=lambda: results.append(stage(table(texts)).kept)) for _ in range(3)
+        threading.Thread(target=lambda: results.append(stage(docs(texts)).kept)) for _ in range(3)
     ]
     for thread in threads:
         thread.start()
@@ -206,7 +190,7 @@ def test_web_suite_decisions_on_real_pages_match_datatrove(shared_data: Path) ->
         shared_data / "books" / "jargon-file-4.4.7.txt.gz", 300_000
     )
     config = QualityConfig(keep="all", pii={"enabled": False})
-    kept = QualityStage(config)(table(pages)).kept
+    kept = QualityStage(config)(docs(pages)).kept
     drops = {name: 0 for name in ("gopher_quality", "gopher_repetition", "c4", "fineweb")}
     for row in kept.to_pylist():
         for name in drops:
