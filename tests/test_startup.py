@@ -60,5 +60,5 @@ def test_first_run_with_empty_prefect_home_while_both_cores_are_busy(tmp_path: P
             burner.kill()
             burner.wait()
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert (tmp_path / "run" / "langid" / "_stage.json").is_file()
