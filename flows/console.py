@@ -2,6 +2,7 @@
 
 The terminal gets Prefect's progress lines and, for anything that fails, one line; the full
 tracebacks go to the run's log file (``RUN_DIR/logs/gristmill.log``), which the one line names.
+Both have secrets (URL credentials, secret environment values) redacted.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import logging
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+
+from pipeline.redact import redact_text
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -22,11 +25,16 @@ def _without_traceback(format_: Callable[[logging.LogRecord], str]) -> Callable[
         saved = record.exc_info, record.exc_text, record.stack_info
         record.exc_info, record.exc_text, record.stack_info = None, None, None
         try:
-            return format_(record)
+            return redact_text(format_(record))
         finally:
             record.exc_info, record.exc_text, record.stack_info = saved
 
     return format_record
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
 
 
 class _QuietFileHandler(logging.FileHandler):
@@ -43,7 +51,7 @@ def quiet_console(log_path: Path) -> Callable[[], None]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
     file_handler = _QuietFileHandler(log_path, encoding="utf-8")
-    file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    file_handler.setFormatter(_RedactingFormatter(LOG_FORMAT))
     file_handler.setLevel(logging.INFO)
     root.addHandler(file_handler)
     patched = [handler for handler in root.handlers if handler is not file_handler]
@@ -64,4 +72,4 @@ def log_traceback(log_path: Path, error: BaseException) -> None:
     """Append ``error``'s traceback to the log file."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("a", encoding="utf-8") as handle:
-        handle.write("".join(traceback.format_exception(error)))
+        handle.write(redact_text("".join(traceback.format_exception(error))))

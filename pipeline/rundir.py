@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import __version__
+from pipeline.redact import redact
 from pipeline.schema import SCHEMA_VERSION
 from pipeline.stage import StageResult, StageStats
 from trainer.outputs import CHECKPOINT_NAME, METRICS_NAME
@@ -276,7 +277,8 @@ class RunDir:
             return None
 
     def write_stage_record(self, stage: str, record: dict[str, Any]) -> None:
-        atomic_write_json(self.stage_json_path(stage), record)
+        """Write `<stage>/_stage.json` (secrets in it redacted, see :mod:`pipeline.redact`)."""
+        atomic_write_json(self.stage_json_path(stage), redact(record))
 
     def manifest(self) -> dict[str, Any]:
         if self.manifest_path.is_file():
@@ -290,5 +292,6 @@ class RunDir:
                 manifest[key].update(value)
             else:
                 manifest[key] = value
+        manifest = redact(manifest)
         atomic_write_json(self.manifest_path, manifest)
         return manifest

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import UserFacingError
+from pipeline.redact import redact_text
 
 LOCK_NAME = ".lock"
 #: how often a waiting run tries the lock again
@@ -87,7 +88,7 @@ def run_lock(root: str | Path, wait_seconds: float = 0.0) -> Iterator[Path]:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "since": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": " ".join(["gristmill", *sys.argv[1:]])[:300],
+            "command": redact_text(" ".join(["gristmill", *sys.argv[1:]]))[:300],
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)

@@ -32,7 +32,8 @@ def _corpus(folder: Path) -> dict:
                 "format": "jsonl",
                 "paths": ["*.jsonl"],
                 "license": "CC0-1.0",
-                "limits": {"partition_bytes": 50_000},
+                # batch_bytes 0: every file a unit of its own, as this test's counts assume
+                "limits": {"partition_bytes": 50_000, "batch_bytes": 0},
             },
             {"name": "code", "kind": "code", "format": "code", "paths": ["repo"], "license": "MIT"},
         ]
@@ -118,3 +119,57 @@ def test_card_counts_each_unit_once_however_many_partitions(tmp_path: Path) -> N
     assert web["license"] == "CC0-1.0"
     assert code["files"] == 3 and code["documents"] == 2  # the tree's files, all opened
     assert code["skipped"] == {"unknown_extension": 1}
+
+
+def _tiny_files(folder: Path, count: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"note-{i:05d}.txt").write_text(f"Note {i}: the mill wheel turned {i} times.\n")
+
+
+def _tiny_config(folder: Path) -> dict:
+    return {"sources": [{"name": "notes", "kind": "book", "format": "text", "paths": ["n/*.txt"]}]}
+
+
+def test_ten_thousand_tiny_files_become_a_few_units_with_every_document(tmp_path: Path) -> None:
+    _tiny_files(tmp_path / "in" / "n", 10_000)
+    config = parse_config(_tiny_config(tmp_path / "in"), tmp_path / "in")
+    units = plan_units(config.sources, config.base_dir)
+    assert 10 <= len(units) <= 200  # batched by bytes and by content, not one per file
+    assert sum(len(u.members) for u in units) == 10_000
+    run = RunDir(tmp_path / "run")
+    summaries = _ingest_all(run, config)
+    assert len(summaries) == len(units)  # one partition each: the files are tiny
+    record = finish_stage(run, "ingest", [], summaries, 0.0)
+    assert record["counts"]["docs_in"] == record["counts"]["docs_kept"] == 10_000
+    paths = set()
+    for summary in summaries:
+        paths.update(
+            pq.read_table(run.kept_path("ingest", summary["part"])).column("path").to_pylist()
+        )
+    assert paths == {f"n/note-{i:05d}.txt" for i in range(10_000)}  # ids and paths per file
+    again = _ingest_all(run, config)
+    assert all(s["skipped"] for s in again)
+
+
+def test_a_new_small_file_changes_only_its_own_group(tmp_path: Path) -> None:
+    _tiny_files(tmp_path / "in" / "n", 3000)
+    config = parse_config(_tiny_config(tmp_path / "in"), tmp_path / "in")
+    before = {u.part: u.members for u in plan_units(config.sources, config.base_dir)}
+    (tmp_path / "in" / "n" / "note-01500a.txt").write_text("A late note.\n")
+    config = parse_config(_tiny_config(tmp_path / "in"), tmp_path / "in")
+    after = {u.part: u.members for u in plan_units(config.sources, config.base_dir)}
+    changed = set(after) - set(before)
+    assert 1 <= len(changed) <= 2
+    assert len(set(before) - set(after)) == len(changed)  # the rest keep their names and files
+
+
+def test_a_file_at_least_batch_bytes_is_a_unit_of_its_own(tmp_path: Path) -> None:
+    _tiny_files(tmp_path / "in" / "n", 5)
+    (tmp_path / "in" / "n" / "big.txt").write_text("The long book. " * 200)
+    data = _tiny_config(tmp_path / "in")
+    data["sources"][0]["limits"] = {"batch_bytes": 1000}
+    config = parse_config(data, tmp_path / "in")
+    units = plan_units(config.sources, config.base_dir)
+    assert [u.members[0][1] for u in units if len(u.members) == 1] == ["n/big.txt"]
+    assert sum(len(u.members) for u in units) == 6

@@ -198,3 +198,74 @@ def test_sigterm_stops_the_run_within_seconds_with_one_line_and_no_leftovers(
         timeout=300,
     )
     assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_a_parquet_source_without_its_text_column_is_reported_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pq.write_table(pa.table({"body": ["a document"]}), folder / "rows.parquet")
+    config = write_config(
+        folder,
+        {"sources": [{"name": "t", "kind": "web", "format": "parquet", "paths": ["rows.parquet"]}]},
+    )
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(config), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "rows.parquet: no text column 'text'" in err and "Traceback" not in err
+    assert not out.exists()  # checked before anything was written
+
+
+def test_secrets_never_land_in_manifest_records_or_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness
+) -> None:
+    secret = "pnu_secret_value_42"
+    monkeypatch.setenv("PREFECT_API_KEY", secret)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "docs.jsonl").write_text('{"text": "The mill turned all day long by the river."}\n')
+    licence = "https://reader:hunter2@licences.example.invalid/terms?token=abc123&lang=en"
+    config = write_config(
+        folder,
+        {
+            "sources": [
+                {
+                    "name": "t",
+                    "kind": "web",
+                    "format": "jsonl",
+                    "paths": ["docs.jsonl"],
+                    "license": licence,
+                }
+            ]
+        },
+    )
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(config), "--out", str(out), "--until", "ingest"]) == 0
+    written = "".join(
+        p.read_text(errors="replace") for p in out.rglob("*") if p.suffix in (".json", ".log")
+    )
+    assert "licences.example.invalid" in written  # the records are there ...
+    for leaked in (secret, "hunter2", "abc123"):  # ... without the secrets
+        assert leaked not in written
+
+
+def test_nothing_is_unpickled_and_checkpoints_load_weights_only() -> None:
+    root = Path(__file__).resolve().parents[1]
+    sources = [p for d in ("pipeline", "flows", "trainer") for p in (root / d).rglob("*.py")]
+    text = {p: p.read_text(encoding="utf-8") for p in sources}
+    for path, code in text.items():
+        for unsafe in (
+            "pickle.load",
+            "pickle.loads",
+            "allow_pickle=True",
+            "dill.",
+            "cloudpickle.load",
+        ):
+            assert unsafe not in code, f"{path}: {unsafe}"
+        for line in code.splitlines():
+            if "torch.load(" in line and "`" not in line:
+                assert "weights_only=True" in line, f"{path}: {line.strip()}"

@@ -62,3 +62,39 @@ def test_first_run_with_empty_prefect_home_while_both_cores_are_busy(tmp_path: P
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert (tmp_path / "run" / "langid" / "_stage.json").is_file()
+
+
+def test_two_runs_started_at_once_into_different_folders_both_finish(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "in")
+    config = write_config(tmp_path / "in", corpus["config"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # shared, and new to both
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "flows.cli",
+                "run",
+                "--config",
+                str(config),
+                "--out",
+                str(tmp_path / f"run-{i}"),
+                "--until",
+                "ingest",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    for run in runs:
+        _, err = run.communicate(timeout=400)
+        assert run.returncode == 0, err[-3000:]
+    first, second = (
+        sorted(p.name for p in (tmp_path / f"run-{i}" / "ingest").glob("*.parquet"))
+        for i in range(2)
+    )
+    assert first == second and first

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from pipeline import __version__
 from pipeline.card.signals import signal_summary, signals_markdown
 from pipeline.config import RunConfig
+from pipeline.redact import redact, redact_text
 from pipeline.rundir import RunDir, atomic_write_bytes, atomic_write_json, read_json
 from pipeline.stages import DOCUMENT_STAGES, STAGES
 
@@ -155,8 +156,9 @@ def build_card(run: RunDir, config: RunConfig, title: str = "gristmill run") -> 
             )
         }
     markdown, card_json = run.card_paths
+    card = redact(card)
     atomic_write_json(card_json, card)
-    atomic_write_bytes(markdown, render_markdown(card, run).encode())
+    atomic_write_bytes(markdown, redact_text(render_markdown(card, run)).encode())
     return card
 
 

@@ -65,6 +65,19 @@ def _check_readable(source: SourceConfig, path: Path, pattern: str) -> None:
         raise SourceError(f"{where}: cannot be read: {error.strerror or error}") from None
 
 
+def _check_format(source: SourceConfig, path: Path) -> None:
+    """What its reader can check of a file before the run (a Parquet file's columns, say):
+    the reader module's optional ``check_file(source, path)``."""
+    import importlib
+
+    from pipeline.ingest.formats import FORMAT_READERS
+
+    module = importlib.import_module(f"pipeline.ingest.{FORMAT_READERS[source.format]}")
+    check = getattr(module, "check_file", None)
+    if check is not None and path.is_file():
+        check(source, path)
+
+
 def resolve_source_files(source: SourceConfig, base_dir: Path) -> list[Path]:
     """The files of ``source``: its globs expanded, sorted and de-duplicated.
 
@@ -95,6 +108,8 @@ def resolve_source_files(source: SourceConfig, base_dir: Path) -> list[Path]:
         for match in matches:
             path = Path(os.path.normpath(match))
             _check_readable(source, path, entry if _is_pattern(entry) else str(path))
+            if str(path) not in found:
+                _check_format(source, path)
             found.setdefault(str(path), path)
     if source.format in FOLDER_FORMATS:  # a folder unit already covers what lies inside it
         folders = {key for key, path in found.items() if path.is_dir()}

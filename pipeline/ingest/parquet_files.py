@@ -108,6 +108,11 @@ def _open(source: SourceConfig, path: Path) -> pq.ParquetFile:
     return parquet
 
 
+def check_file(source: SourceConfig, path: Path) -> None:
+    """Before the run: the file is Parquet and has the columns the source names."""
+    _open(source, path)
+
+
 def iter_records(unit: Unit) -> Iterator[Record]:
     """Yield one record per row."""
     parquet = _open(unit.source, unit.path)

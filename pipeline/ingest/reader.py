@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,42 +93,58 @@ class _Gather:
 
 
 def iter_partitions(source: SourceConfig, path: Path | str, rel_path: str) -> Iterator[IngestPart]:
-    """Read one unit of ``source`` into partitions of about ``limits.partition_bytes`` of text.
+    """Read one file (or folder, or dataset split) of ``source`` into partitions; see
+    :func:`iter_unit_partitions`."""
+    return iter_unit_partitions(source, [(path, rel_path)])
 
-    ``rel_path`` is the unit's name as it should appear in ids and ``path`` columns (relative
-    to the run config's folder, see :func:`pipeline.ingest.files.relative_name`). At least one
-    partition is yielded, empty if the unit holds no records, so the unit is marked done.
+
+def iter_unit_partitions(
+    source: SourceConfig, members: Sequence[tuple[Path | str, str]]
+) -> Iterator[IngestPart]:
+    """Read one unit of ``source`` -- its ``members``, ``(path, rel_path)`` in order -- into
+    partitions of about ``limits.partition_bytes`` of text.
+
+    ``rel_path`` is a member's name as it should appear in ids and ``path`` columns (relative
+    to the run config's folder, see :func:`pipeline.ingest.files.relative_name`). A unit of
+    several small files fills its partitions across file boundaries. At least one partition is
+    yielded, empty if the unit holds no records, so the unit is marked done.
     """
-    unit = Unit(source, Path(path), rel_path)
     target = source.limits.partition_bytes
     reader = READERS[source.format]
+    label = members[0][1] if len(members) == 1 else f"{members[0][1]} (+{len(members) - 1} files)"
+    units: list[Unit] = []
     gather = _Gather()
     files = file_bytes = 0
     emitted = 0
 
+    def read_so_far() -> tuple[int, int]:
+        return sum(u.files_read for u in units), sum(u.bytes_read for u in units)
+
     def close() -> IngestPart:
         nonlocal gather, files, file_bytes, emitted
+        now_files, now_bytes = read_so_far()
         part = IngestPart(
-            gather.result(f"{rel_path} partition {emitted}"),
-            unit.files_read - files,
-            unit.bytes_read - file_bytes,
+            gather.result(f"{label} partition {emitted}"), now_files - files, now_bytes - file_bytes
         )
-        files, file_bytes = unit.files_read, unit.bytes_read
+        files, file_bytes = now_files, now_bytes
         gather = _Gather()
         emitted += 1
         return part
 
-    for record in reader(unit):
-        if isinstance(record, Skipped):
-            gather.dropped.append(_dropped_row(source, record, rel_path))
-            gather.reasons.append(record.reason)
-            gather.size += len(record.text.encode())
-        else:
-            gather.kept.append(record)
-            gather.size += len(record["text"].encode())
-        if gather.size >= target:
-            yield close()
-    if len(gather) or not emitted or unit.files_read > files:
+    for path, rel_path in members:
+        unit = Unit(source, Path(path), rel_path)
+        units.append(unit)
+        for record in reader(unit):
+            if isinstance(record, Skipped):
+                gather.dropped.append(_dropped_row(source, record, rel_path))
+                gather.reasons.append(record.reason)
+                gather.size += len(record.text.encode())
+            else:
+                gather.kept.append(record)
+                gather.size += len(record["text"].encode())
+            if gather.size >= target:
+                yield close()
+    if len(gather) or not emitted or read_so_far()[0] > files:
         yield close()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from pipeline.config import RunConfig
 from pipeline.ingest.files import unit_fingerprint
 from pipeline.ingest.plan import WorkUnit
-from pipeline.ingest.reader import iter_partitions
+from pipeline.ingest.reader import iter_unit_partitions
 from pipeline.rundir import RunDir, atomic_write_json, fingerprint, read_json
 from pipeline.steps.records import partition_summary
 
@@ -25,8 +25,7 @@ def ingest_step(run: RunDir, config: RunConfig, unit: WorkUnit) -> list[dict[str
     fp = fingerprint(
         "ingest",
         source.model_dump(mode="json"),
-        unit.rel_path,
-        unit_fingerprint(source, Path(unit.path)),
+        [[rel, unit_fingerprint(source, Path(path))] for path, rel in unit.members],
     )
     record_path = run.ingest_unit_record(unit.part)
     if record_path.is_file():
@@ -40,7 +39,7 @@ def ingest_step(run: RunDir, config: RunConfig, unit: WorkUnit) -> list[dict[str
                 return [partition_summary(d, skipped=True) for d in done if d]
     record_path.unlink(missing_ok=True)
     summaries = []
-    for index, part in enumerate(iter_partitions(source, Path(unit.path), unit.rel_path)):
+    for index, part in enumerate(iter_unit_partitions(source, unit.members)):
         name = f"{unit.part}-{index:05d}"
         meta = {
             "source": unit.source,
