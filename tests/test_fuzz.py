@@ -41,6 +41,7 @@ from pipeline.objectives.mlm import (
 from pipeline.quality.config import QualityConfig
 from pipeline.quality.stage import RULE_SETS, QualityStage
 from pipeline.schema import KINDS, documents_to_table
+from pipeline.stage import FilterStage, StageResult
 from pipeline.tokenizer.config import FIRST_REGULAR_ID
 from tests.ingest_helpers import check_accounting, ingest, source
 
@@ -209,6 +210,15 @@ def _table(texts: list[str], kinds: list[str]) -> pa.Table:
     )
 
 
+def _filter_random_kinds(stage: FilterStage, texts: list[str], data: st.DataObject) -> StageResult:
+    """Run ``stage`` on ``texts`` of random kinds; every document is accounted for."""
+    kinds = data.draw(st.lists(st.sampled_from(KINDS), min_size=len(texts), max_size=len(texts)))
+    result = stage(_table(texts, kinds))
+    result.stats.check()
+    assert result.kept.num_rows + result.dropped.num_rows == len(texts)
+    return result
+
+
 @pytest.fixture(scope="module")
 def langid() -> LangIDStage:
     return LangIDStage(LangIDConfig())
@@ -219,10 +229,7 @@ def langid() -> LangIDStage:
 def test_language_id_on_random_text_accounts_for_every_document(
     langid: LangIDStage, texts: list[str], data: st.DataObject
 ) -> None:
-    kinds = data.draw(st.lists(st.sampled_from(KINDS), min_size=len(texts), max_size=len(texts)))
-    result = langid(_table(texts, kinds))
-    result.stats.check()
-    assert result.kept.num_rows + result.dropped.num_rows == len(texts)
+    result = _filter_random_kinds(langid, texts, data)
     for row in result.kept.to_pylist() + result.dropped.to_pylist():
         assert row["lang"]
         score = row["lang_score"]
@@ -240,10 +247,7 @@ def quality() -> QualityStage:
 def test_every_quality_rule_set_on_random_text_accounts_for_every_document(
     quality: QualityStage, texts: list[str], data: st.DataObject
 ) -> None:
-    kinds = data.draw(st.lists(st.sampled_from(KINDS), min_size=len(texts), max_size=len(texts)))
-    result = quality(_table(texts, kinds))
-    result.stats.check()
-    assert result.kept.num_rows + result.dropped.num_rows == len(texts)
+    result = _filter_random_kinds(quality, texts, data)
     assert sum(result.stats.dropped.values()) == result.dropped.num_rows
 
 

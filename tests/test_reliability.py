@@ -16,6 +16,7 @@ from bench.output_digest import compare, digest_run
 from flows.cli import main
 from flows.stopping import descendants
 from pipeline.runlock import LOCK_NAME, RunLockError, run_lock
+from tests.cli_helpers import gristmill_run, own_prefect
 from tests.corpus_fixtures import write_config, write_corpus
 
 
@@ -146,19 +147,9 @@ def test_sigterm_stops_the_run_within_seconds_with_one_line_and_no_leftovers(
     tmp_path: Path, corpus_config: Path
 ) -> None:
     out = tmp_path / "run"
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
-    env.pop("PREFECT_API_URL", None)
+    env = own_prefect(tmp_path / "prefect-home")
     child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flows.cli",
-            "run",
-            "--config",
-            str(corpus_config),
-            "--out",
-            str(out),
-        ],
+        gristmill_run(corpus_config, out),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -180,18 +171,7 @@ def test_sigterm_stops_the_run_within_seconds_with_one_line_and_no_leftovers(
     time.sleep(0.5)
     assert [pid for pid in started if _running(pid)] == []
     again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flows.cli",
-            "run",
-            "--config",
-            str(corpus_config),
-            "--out",
-            str(out),
-            "--until",
-            "quality",
-        ],
+        gristmill_run(corpus_config, out, "--until", "quality"),
         env=env,
         capture_output=True,
         text=True,

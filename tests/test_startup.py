@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from flows import prefect_env
+from tests.cli_helpers import gristmill_run, own_prefect
 from tests.corpus_fixtures import write_config, write_corpus
 
 BURN = "import time\nend = time.time() + 600\nwhile time.time() < end: pass\n"
@@ -33,23 +34,11 @@ def test_startup_failure_is_one_line_not_a_traceback() -> None:
 def test_first_run_with_empty_prefect_home_while_both_cores_are_busy(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "in")
     config = write_config(tmp_path / "in", corpus["config"])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # empty: a first run
+    env = own_prefect(tmp_path / "prefect-home")  # empty: a first run
     burners = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(2)]
     try:
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "flows.cli",
-                "run",
-                "--config",
-                str(config),
-                "--out",
-                str(tmp_path / "run"),
-                "--until",
-                "langid",
-            ],
+            gristmill_run(config, tmp_path / "run", "--until", "langid"),
             env=env,
             capture_output=True,
             text=True,
@@ -67,22 +56,10 @@ def test_first_run_with_empty_prefect_home_while_both_cores_are_busy(tmp_path: P
 def test_two_runs_started_at_once_into_different_folders_both_finish(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "in")
     config = write_config(tmp_path / "in", corpus["config"])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # shared, and new to both
+    env = own_prefect(tmp_path / "prefect-home")  # shared, and new to both
     runs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "flows.cli",
-                "run",
-                "--config",
-                str(config),
-                "--out",
-                str(tmp_path / f"run-{i}"),
-                "--until",
-                "ingest",
-            ],
+            gristmill_run(config, tmp_path / f"run-{i}", "--until", "ingest"),
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -448,12 +448,10 @@ def count_sentences(lexicon: Lexicon, line: str) -> int:
     seen = False
     for chunk in chunks:
         summary = summaries.get(chunk) or lexicon.sentence_summary(chunk)
-        if seen:
-            boundaries += summary[2]
-            seen = summary[3]
-        else:
-            boundaries += summary[0]
-            seen = summary[1]
+        # the summary holds (boundaries, seen) from a fresh start, then after a terminal mark
+        at = 2 if seen else 0
+        boundaries += summary[at]
+        seen = summary[at + 1]
     return boundaries + 1
 
 
@@ -474,12 +472,9 @@ def _count_sentences_spaced(lexicon: Lexicon, line: str) -> int:
             continue
         summary = lexicon.sentence_summary(part)
         tokens += 1
-        if seen:
-            boundaries += summary[2]
-            seen = summary[3]
-        else:
-            boundaries += summary[0]
-            seen = summary[1]
+        at = 2 if seen else 0
+        boundaries += summary[at]
+        seen = summary[at + 1]
     return boundaries + 1 if tokens else 0
 
 
