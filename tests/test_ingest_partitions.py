@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from flows import steps
 from pipeline.card.build import source_rows
 from pipeline.config import parse_config
+from pipeline.ingest import reader
 from pipeline.rundir import RunDir
+from tests.ingest_helpers import check_accounting, source
 from tests.test_ingest_code import write_tree
 
 LINE = "The miller weighed every sack of grain before it went to the stones. "
@@ -112,3 +116,55 @@ def test_card_counts_each_unit_once_however_many_partitions(tmp_path: Path) -> N
     assert web["license"] == "CC0-1.0"
     assert code["files"] == 3 and code["documents"] == 2  # the tree's files, all opened
     assert code["skipped"] == {"unknown_extension": 1}
+
+
+# One curly quote makes Python store a whole string at 2 bytes a character, as most web pages are.
+QUOTED = "The miller\u2019s sacks went to the stones before noon. " * 40
+
+
+def _quoted_jsonl(path: Path, lines: int) -> Path:
+    with path.open("w", encoding="utf-8") as handle:
+        for i in range(lines):
+            handle.write(json.dumps({"text": f"{i} {QUOTED}"}, ensure_ascii=False) + "\n")
+            if i % 500 == 7:
+                handle.write("{broken\n")
+    return path
+
+
+def test_a_filling_partition_is_held_as_arrow_not_as_python_strings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _quoted_jsonl(tmp_path / "quoted.jsonl", 4000)  # 8 MB of text
+    monkeypatch.setattr(reader, "BATCH_BYTES", 256 << 10)
+    src = source("jsonl", limits={"partition_bytes": 4 << 20})
+    list(reader.iter_partitions(src, path, "warm-up"))  # the first conversion imports modules
+    tracemalloc.start()
+    try:
+        kept = 0
+        for part in reader.iter_partitions(src, path, "quoted.jsonl"):
+            kept += part.result.stats.docs_kept
+            del part
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert kept == 4000
+    # Held as Python strings until the partition closed, its 4 MiB of text took 13 MB here.
+    assert peak < 2 << 20, f"Python objects peaked at {peak / 1e6:.1f} MB for 4 MiB partitions"
+
+
+def test_partitions_are_the_same_whether_converted_record_by_record_or_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _quoted_jsonl(tmp_path / "quoted.jsonl", 1200)
+    src = source("jsonl", limits={"partition_bytes": 1 << 20})
+    whole = [p.result for p in reader.iter_partitions(src, path, "quoted.jsonl")]
+    monkeypatch.setattr(reader, "BATCH_BYTES", 1)
+    each = [p.result for p in reader.iter_partitions(src, path, "quoted.jsonl")]
+    assert len(each) == len(whole) == 3
+    for one, other in zip(each, whole, strict=True):
+        check_accounting(one, {"invalid_json": one.stats.docs_in - one.stats.docs_kept})
+        assert one.kept.to_pylist() == other.kept.to_pylist()
+        assert one.dropped.to_pylist() == other.dropped.to_pylist()
+        assert one.stats.dropped == other.stats.dropped
+        assert one.stats.bytes_in == other.stats.bytes_in
+    assert sum(r.stats.dropped.get("invalid_json", 0) for r in each) == 3
