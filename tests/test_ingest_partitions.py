@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from pipeline.card.build import source_rows
 from pipeline.config import parse_config
+from pipeline.ingest import reader
 from pipeline.ingest.plan import plan_units
 from pipeline.rundir import RunDir
 from pipeline.steps.ingest import ingest_step
 from pipeline.steps.records import finish_stage
-from tests.ingest_helpers import write_tree
+from tests.ingest_helpers import check_accounting, source, write_tree
 
 LINE = "The miller weighed every sack of grain before it went to the stones. "
 
@@ -173,3 +176,55 @@ def test_a_file_at_least_batch_bytes_is_a_unit_of_its_own(tmp_path: Path) -> Non
     units = plan_units(config.sources, config.base_dir)
     assert [u.members[0][1] for u in units if len(u.members) == 1] == ["n/big.txt"]
     assert sum(len(u.members) for u in units) == 6
+
+
+# One curly quote makes Python store a whole string at 2 bytes a character, as most web pages are.
+QUOTED = "The miller\u2019s sacks went to the stones before noon. " * 40
+
+
+def _quoted_jsonl(path: Path, lines: int) -> Path:
+    with path.open("w", encoding="utf-8") as handle:
+        for i in range(lines):
+            handle.write(json.dumps({"text": f"{i} {QUOTED}"}, ensure_ascii=False) + "\n")
+            if i % 500 == 7:
+                handle.write("{broken\n")
+    return path
+
+
+def test_a_filling_partition_is_held_as_arrow_not_as_python_strings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _quoted_jsonl(tmp_path / "quoted.jsonl", 4000)  # 8 MB of text
+    monkeypatch.setattr(reader, "BATCH_BYTES", 256 << 10)
+    src = source("jsonl", limits={"partition_bytes": 4 << 20})
+    list(reader.iter_partitions(src, path, "warm-up"))  # the first conversion imports modules
+    tracemalloc.start()
+    try:
+        kept = 0
+        for part in reader.iter_partitions(src, path, "quoted.jsonl"):
+            kept += part.result.stats.docs_kept
+            del part
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert kept == 4000
+    # Held as Python strings until the partition closed, its 4 MiB of text took 13 MB here.
+    assert peak < 2 << 20, f"Python objects peaked at {peak / 1e6:.1f} MB for 4 MiB partitions"
+
+
+def test_partitions_are_the_same_whether_converted_record_by_record_or_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _quoted_jsonl(tmp_path / "quoted.jsonl", 1200)
+    src = source("jsonl", limits={"partition_bytes": 1 << 20})
+    whole = [p.result for p in reader.iter_partitions(src, path, "quoted.jsonl")]
+    monkeypatch.setattr(reader, "BATCH_BYTES", 1)
+    each = [p.result for p in reader.iter_partitions(src, path, "quoted.jsonl")]
+    assert len(each) == len(whole) == 3
+    for one, other in zip(each, whole, strict=True):
+        check_accounting(one, {"invalid_json": one.stats.docs_in - one.stats.docs_kept})
+        assert one.kept.to_pylist() == other.kept.to_pylist()
+        assert one.dropped.to_pylist() == other.dropped.to_pylist()
+        assert one.stats.dropped == other.stats.dropped
+        assert one.stats.bytes_in == other.stats.bytes_in
+    assert sum(r.stats.dropped.get("invalid_json", 0) for r in each) == 3

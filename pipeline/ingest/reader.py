@@ -61,29 +61,75 @@ def _dropped_row(source: SourceConfig, skipped: Skipped, rel_path: str) -> dict[
     }
 
 
+#: Text gathered as Python objects before it is turned into Arrow. A partition is held as Arrow
+#: tables, its text once as UTF-8, rather than as Python strings: those take up to 4 bytes a
+#: character (2 for most web pages: one curly quote is enough), and converting them adds a cached
+#: UTF-8 copy of each, so a partition held as strings until it closes costs 3-4x its text.
+BATCH_BYTES = 4 << 20
+
+
 class _Gather:
-    """The records of one partition, being gathered."""
+    """The records of one partition, being gathered; converted to Arrow every ``BATCH_BYTES``."""
 
     def __init__(self) -> None:
         self.kept: list[Document] = []
         self.dropped: list[dict[str, Any]] = []
         self.reasons: list[str] = []
+        self.kept_tables: list[pa.Table] = []
+        self.dropped_tables: list[pa.Table] = []
+        self.counts: Counter[str] = Counter()
+        self.rows = 0
         self.size = 0
+        self.pending = 0  # text bytes still held as Python objects
         self.started = time.perf_counter()
 
     def __len__(self) -> int:
-        return len(self.kept) + len(self.dropped)
+        return self.rows
+
+    def add_kept(self, document: Document, size: int) -> None:
+        self.kept.append(document)
+        self._added(size)
+
+    def add_dropped(self, row: dict[str, Any], reason: str, size: int) -> None:
+        self.dropped.append(row)
+        self.reasons.append(reason)
+        self.counts[reason] += 1
+        self._added(size)
+
+    def _added(self, size: int) -> None:
+        self.rows += 1
+        self.size += size
+        self.pending += size
+        if self.pending >= BATCH_BYTES:
+            self.convert()
+
+    def convert(self) -> None:
+        """Turn the records held as Python objects into Arrow tables, and let them go."""
+        if self.kept:
+            self.kept_tables.append(documents_to_table(self.kept))
+            self.kept = []
+        if self.dropped:
+            table = documents_to_table(self.dropped)
+            self.dropped_tables.append(with_reason(table, pa.array(self.reasons, pa.string())))
+            self.dropped, self.reasons = [], []
+        self.pending = 0
 
     def result(self, where: str) -> StageResult:
-        kept_table = documents_to_table(self.kept)
-        dropped_table = with_reason(
-            documents_to_table(self.dropped), pa.array(self.reasons, pa.string())
+        self.convert()
+        kept_table = (
+            pa.concat_tables(self.kept_tables) if self.kept_tables else documents_to_table([])
         )
+        dropped_table = (
+            pa.concat_tables(self.dropped_tables)
+            if self.dropped_tables
+            else with_reason(documents_to_table([]), pa.array([], pa.string()))
+        )
+        self.kept_tables, self.dropped_tables = [], []
         stats = StageStats(
             stage=STAGE,
             docs_in=len(self),
-            docs_kept=len(self.kept),
-            dropped=dict(Counter(self.reasons)),
+            docs_kept=kept_table.num_rows,
+            dropped=dict(self.counts),
             bytes_kept=text_bytes(kept_table),
         )
         stats.bytes_in = stats.bytes_kept + text_bytes(dropped_table)
@@ -136,12 +182,10 @@ def iter_unit_partitions(
         units.append(unit)
         for record in reader(unit):
             if isinstance(record, Skipped):
-                gather.dropped.append(_dropped_row(source, record, rel_path))
-                gather.reasons.append(record.reason)
-                gather.size += len(record.text.encode())
+                row = _dropped_row(source, record, rel_path)
+                gather.add_dropped(row, record.reason, len(record.text.encode()))
             else:
-                gather.kept.append(record)
-                gather.size += len(record["text"].encode())
+                gather.add_kept(record, len(record["text"].encode()))
             if gather.size >= target:
                 yield close()
     if len(gather) or not emitted or read_so_far()[0] > files:

@@ -50,6 +50,7 @@ def ingest_step(run: RunDir, config: RunConfig, unit: WorkUnit) -> list[dict[str
         }
         written = run.write_partition("ingest", name, fp, part.result, meta)
         summaries.append(partition_summary(written, skipped=False))
+        del part, written  # free this partition's tables while the next one fills
     atomic_write_json(
         record_path,
         {
