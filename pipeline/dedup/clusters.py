@@ -6,8 +6,9 @@ duplicates they dropped, each of those standing for the document it was dropped 
 copy of a dropped document goes where one run over everything would put it). Clusters are the
 connected components of the edges. In each cluster the kept document is, in this order of
 preference: a previous run's document (they were published already, so they always win), then
-the best by the keep policy, then the first in run order. Every other document of the cluster is dropped:
-``exact_duplicate`` when its exact key equals the kept document's, else ``near_duplicate``.
+the best by the keep policy, then the first in run order. Every other document of the cluster is
+dropped: ``exact_duplicate`` when its exact key equals the kept document's, else
+``near_duplicate``.
 """
 
 from __future__ import annotations
