@@ -2,13 +2,13 @@
 
 Nodes ``0 .. current-1`` are this run's documents in run order (partitions sorted by name, rows
 in order); nodes ``current ..`` are documents of previous runs: the ones they kept and the near
-duplicates they dropped, each of those standing for the document it was dropped for (so a new
-copy of a dropped document goes where one run over everything would put it). Clusters are the
-connected components of the edges. In each cluster the kept document is, in this order of
-preference: a previous run's document (they were published already, so they always win), then
-the best by the keep policy, then the first in run order. Every other document of the cluster is
-dropped: ``exact_duplicate`` when its exact key equals the kept document's, else
-``near_duplicate``.
+duplicates they dropped, each of those standing for the document it was dropped for (its id
+and exact key), so a new copy of a dropped document goes where one run over everything would
+put it. Clusters are the connected
+components of the edges. In each cluster the kept document is, in this order of preference:
+a previous run's document (they were published already, so they always win), then the best by
+the keep policy, then the first in run order. Every other document of the cluster is dropped:
+``exact_duplicate`` when its exact key equals the kept document's, else ``near_duplicate``.
 """
 
 from __future__ import annotations
@@ -63,15 +63,12 @@ def decide(
     edges: Sequence[tuple[np.ndarray, np.ndarray]],
     rank: np.ndarray,
     exact: np.ndarray | None = None,
-    previous_keeper: np.ndarray | None = None,
 ) -> Decisions:
     """Cluster ``current + previous`` nodes by ``edges`` and decide every current document.
 
     ``rank``: the keep policy's rank of each current document. ``exact``: the ``(nodes, 2)``
     uint64 exact keys of all nodes, or None when exact dedup is off (then every drop is a
-    ``near_duplicate``). ``previous_keeper``: for each previous node, the node of the document it
-    was dropped for by its own run (itself when it was kept, or when that document is not among
-    the nodes); a current document dropped for a previous node is dropped for that one.
+    ``near_duplicate``).
     """
     size = current + previous
     a = np.concatenate([e[0] for e in edges]) if edges else np.empty(0, np.int64)
@@ -87,9 +84,6 @@ def decide(
     keeper_of_label = np.empty(size, np.int64)
     keeper_of_label[labels[order][first]] = order[first]
     keeper = keeper_of_label[labels][:current]
-    if previous_keeper is not None and previous:
-        mapped = np.asarray(previous_keeper, np.int64)[np.maximum(keeper - current, 0)]
-        keeper = np.where(keeper >= current, mapped, keeper)
     reason = np.full(current, KEEP, np.int8)
     dropped = keeper != nodes[:current]
     reason[dropped] = NEAR

@@ -27,11 +27,14 @@ from pipeline.rundir import RunDir
 
 @dataclass(frozen=True)
 class PreviousIndex:
-    """The first ``rows`` rows of one index file of previous runs, and their fingerprint."""
+    """The first ``rows`` rows of one index file of previous runs, and the fingerprints of what
+    they hold: the file's own, or for a run root's segment those of the runs in it, so that
+    the fingerprints do not depend on how the root's segments are cut."""
 
     path: Path
-    fingerprint: str
+    fingerprints: tuple[str, ...]
     rows: int
+    source: Path  # the run directory or run root named by ``previous_runs``
 
 
 def read_previous(previous: PreviousIndex, columns: list[str]) -> pa.Table:
@@ -66,7 +69,7 @@ def previous_index(run: RunDir, config: DedupConfig, base_dir: str | Path) -> li
     for run_dir in previous_run_dirs(config, base_dir, run.root):
         if not is_run_dir(run_dir):
             files += [
-                PreviousIndex(f.path, f.fingerprint, f.rows)
+                PreviousIndex(f.path, f.runs, f.rows, run_dir)
                 for f in root_files(run_dir, run.root, wanted)
             ]
             continue
@@ -80,5 +83,10 @@ def previous_index(run: RunDir, config: DedupConfig, base_dir: str | Path) -> li
             path = index_path(previous, part)
             info = required_info(path, "dedup index of a previous run")
             check_settings(path, info, wanted)
-            files.append(PreviousIndex(path, info["fingerprint"], info["rows"]))
+            files.append(PreviousIndex(path, (info["fingerprint"],), info["rows"], run_dir))
     return files
+
+
+def previous_fingerprints(previous: list[PreviousIndex]) -> list[str]:
+    """The fingerprints of everything ``previous`` holds, in order."""
+    return [fp for p in previous for fp in p.fingerprints]

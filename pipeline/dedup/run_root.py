@@ -14,8 +14,8 @@ replaced in place, and segments are merged like a counter in base :data:`FANOUT`
 ``FANOUT`` segments are of one level they become one segment of the next level). After ``N`` added
 runs there are at most ``(FANOUT - 1) * log_FANOUT(N)`` segments and each row has been rewritten
 at most ``log_FANOUT(N)`` times. Rows keep the order in which their runs were added, whatever the
-merges, so what a reader sees (and the fingerprints it records) does not depend on how the
-segments happen to be cut.
+merges, and a reader records the fingerprints of the runs it read, not of the segments, so what
+it sees and records does not depend on how the segments happen to be cut.
 
 A run never reads itself: a run inside the root reads the runs added before it (all of them when
 it is not added yet; it is added by the next run that reads the root). Runs removed from the folder
@@ -55,10 +55,11 @@ GRACE_SECONDS = 3600
 
 @dataclass(frozen=True)
 class RootFile:
-    """Rows ``0 .. rows-1`` of one index file of a root, with the fingerprint of what they hold."""
+    """Rows ``0 .. rows-1`` of one index file of a root, and the fingerprints of the runs whose
+    rows they are (in order)."""
 
     path: Path
-    fingerprint: str
+    runs: tuple[str, ...]
     rows: int
 
 
@@ -236,11 +237,11 @@ def root_files(root: Path, current: Path, wanted: dict[str, Any]) -> list[RootFi
     for segment in manifest.get("segments", []):
         members = [by_name[n] for n in segment["runs"] if n in included]
         if members:
-            fp = fingerprint("dedup-root-rows", [(r["name"], r["fingerprint"]) for r in members])
+            fps = tuple(r["fingerprint"] for r in members)
             rows = sum(r["rows"] for r in members)
-            files.append(RootFile(root / INDEX_DIR / segment["file"], fp, rows))
+            files.append(RootFile(root / INDEX_DIR / segment["file"], fps, rows))
     for run_dir in pending.values():
         for path in _run_files(run_dir, wanted)[0]:
             info = required_info(path, "dedup index of a previous run")
-            files.append(RootFile(path, info["fingerprint"], info["rows"]))
+            files.append(RootFile(path, (info["fingerprint"],), info["rows"]))
     return files

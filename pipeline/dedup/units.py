@@ -49,7 +49,12 @@ from pipeline.dedup.paths import (
     signature_dir,
     signature_path,
 )
-from pipeline.dedup.previous import PreviousIndex, previous_index, read_previous
+from pipeline.dedup.previous import (
+    PreviousIndex,
+    previous_fingerprints,
+    previous_index,
+    read_previous,
+)
 from pipeline.dedup.settings import band_column, bucket_keys, index_settings, signature_settings
 from pipeline.dedup.stage import split_partition
 from pipeline.dedup.verify import low_bits, verified_edges
@@ -147,7 +152,7 @@ def _inputs(run: RunDir, parts: list[str]) -> list[tuple[str, str, int]]:
 
 
 def _previous_fingerprint(previous: list[PreviousIndex]) -> str:
-    return fingerprint("dedup-previous", [(p.fingerprint, p.rows) for p in previous])
+    return fingerprint("dedup-previous", previous_fingerprints(previous))
 
 
 def _low_bits_of(source: Path, is_current: bool, rows: np.ndarray, num_perm: int) -> np.ndarray:
@@ -171,7 +176,7 @@ def bucket_unit(
     previous = previous_index(run, config, base_dir)
     exact = key == "exact"
     verify = None if exact else [config.minhash.verify, config.minhash.threshold]
-    fp = fingerprint("dedup-bucket", key, inputs, [p.fingerprint for p in previous], verify)
+    fp = fingerprint("dedup-bucket", key, inputs, previous_fingerprints(previous), verify)
     path = bucket_path(run, key)
     old = read_info(path)
     if old and old["fingerprint"] == fp:
@@ -262,7 +267,7 @@ def _plan_fingerprint(
     fp = fingerprint(
         "dedup-plan",
         inputs,
-        [p.fingerprint for p in previous],
+        previous_fingerprints(previous),
         buckets,
         config.keep_policy,
         config.source_priority,
@@ -271,17 +276,14 @@ def _plan_fingerprint(
     return fp, inputs, previous
 
 
-def _previous_keepers(prev_tables: list[pa.Table]) -> tuple[np.ndarray, pa.Array]:
-    """For each previous document: the previous row of the document it stands for (the one its
-    run dropped it for, when that one is among the rows; else itself) and that document's id."""
-    if not prev_tables:
-        return np.empty(0, np.int64), pa.array([], pa.string())
-    ids = pa.concat_arrays([c for t in prev_tables for c in t.column("id").chunks])
-    dup_of = pa.concat_arrays([c for t in prev_tables for c in t.column("dup_of").chunks])
-    found = pc.index_in(dup_of, value_set=ids).to_numpy(zero_copy_only=False)
-    own = np.arange(len(ids), dtype=np.int64)
-    rows = np.where(np.isnan(found), own, np.nan_to_num(found)).astype(np.int64)
-    return rows, pc.coalesce(dup_of, ids)
+def _standing_for(table: pa.Table) -> pa.Table:
+    """Previous index rows with the id (and exact key) of the document each stands for."""
+    table = table.set_column(0, "id", pc.coalesce(table.column("dup_of"), table.column("id")))
+    if "exact" in table.column_names:
+        index = table.schema.get_field_index("exact")
+        exact = pc.coalesce(table.column("dup_exact"), table.column("exact").cast(KEY_TYPE))
+        table = table.set_column(index, "exact", exact)
+    return table
 
 
 def _prune(folder: Path, keep: set[str]) -> None:
@@ -304,8 +306,13 @@ def cluster_unit(
     columns = ["id", "source", "length"] + (["exact"] if config.exact else [])
     tables = [pq.read_table(signature_path(run, part), columns=columns) for part, _, _ in inputs]
     current = pa.concat_tables(tables) if tables else None
+    # a previous run's near duplicate stands for the document it was dropped for: its id and
+    # exact key are that document's (its own exact key links it in the exact bucket)
     prev_tables = [
-        read_previous(p, ["id", "dup_of"] + (["exact"] if config.exact else [])) for p in previous
+        _standing_for(
+            read_previous(p, ["id", "dup_of"] + (["exact", "dup_exact"] if config.exact else []))
+        )
+        for p in previous
     ]
     expected = _previous_fingerprint(previous)
     for key in bucket_keys(config):
@@ -335,15 +342,13 @@ def cluster_unit(
         )
     else:
         rank = np.empty(0, np.int64)
-    previous_ids, keeper_ids_of = _previous_keepers(prev_tables)
-    decisions = decide(
-        n_current, n_previous, edges, rank, exact, previous_keeper=previous_ids + n_current
-    )
+    decisions = decide(n_current, n_previous, edges, rank, exact)
     listed = np.flatnonzero((decisions.reason != KEEP) | (decisions.cluster_size > 1))
     part_of = np.repeat(np.arange(len(inputs)), [rows for _, _, rows in inputs])
     starts = np.concatenate([[0], np.cumsum([rows for _, _, rows in inputs])]).astype(np.int64)
     all_ids = pa.concat_arrays(
-        [c for t in ([current] if current else []) for c in t.column("id").chunks] + [keeper_ids_of]
+        [c for t in ([current] if current else []) + prev_tables for c in t.column("id").chunks]
+        or [pa.array([], pa.string())]
     )
     dropped = pa.array(decisions.reason[listed] != KEEP)
     keeper_ids = all_ids.take(pa.array(decisions.keeper[listed]))
@@ -358,12 +363,25 @@ def cluster_unit(
             "cluster_size": pa.array(decisions.cluster_size[listed], pa.int32()),
         }
     )
+    if exact is not None:  # the kept document's exact key, for this run's index rows
+        keeper_exact = pa.array(
+            [
+                k.tobytes() if d else None
+                for k, d in zip(
+                    exact[decisions.keeper[listed]],
+                    dropped.to_numpy(zero_copy_only=False),
+                    strict=True,
+                )
+            ],
+            KEY_TYPE,
+        )
+        plan = plan.append_column("dup_exact", keeper_exact)
     reasons = decisions.reason
     sizes = decisions.cluster_size
     info = {
         "documents": n_current,
         "previous_documents": n_previous,
-        "previous_runs": sorted({str(p.path.parents[2]) for p in previous}),
+        "previous_runs": sorted({str(p.source) for p in previous}),
         "edges": int(sum(len(a) for a, _ in edges)),
         "clusters": decisions.clusters,
         "largest_cluster": int(sizes.max()) if len(sizes) else 0,
@@ -393,7 +411,9 @@ def apply_unit(
     """Split one partition by the plan; write its kept documents' keys to the index."""
     started = time.perf_counter()
     plan = pq.read_table(plan_path(run), filters=[("part", "==", part)])
-    decisions = json.dumps(plan.drop_columns(["part"]).to_pylist(), sort_keys=True)
+    decisions = json.dumps(
+        plan.drop_columns(["part"]).to_pylist(), sort_keys=True, default=bytes.hex
+    )
     source_path = run.kept_path(upstream, part)
     settings = index_settings(config)
     fp = fingerprint(
@@ -417,11 +437,17 @@ def apply_unit(
         strict=True,
     ):
         reasons[row], dup_of[row], sizes[row] = reason, dup, size
+    dup_exact: list[bytes | None] = [None] * n
+    if "dup_exact" in plan.column_names:
+        for row, key in zip(
+            *(plan.column(c).to_pylist() for c in ("row", "dup_exact")), strict=True
+        ):
+            dup_exact[row] = key
     result = split_partition(table, reasons, dup_of, sizes, config.keep, started)
     written = run.write_partition(
         STAGE, part, fp, result, {"lsh_bands": settings["bands"], "lsh_rows": settings["rows"]}
     )
-    _write_index(run, config, part, reasons, dup_of, fp, settings)
+    _write_index(run, config, part, reasons, dup_of, dup_exact, fp, settings)
     return _summary(part, written.stats, written.kept_sha256, skipped=False)
 
 
@@ -431,12 +457,13 @@ def _write_index(
     part: str,
     reasons: list[str | None],
     dup_of: list[str | None],
+    dup_exact: list[bytes | None],
     fp: str,
     settings: dict[str, Any],
 ) -> None:
     """The partition's rows of the band index: its kept documents and its near duplicates, each
-    of those with the id it was dropped for. Exact duplicates add nothing (their keys are their
-    kept document's) and are left out."""
+    of those with the id and exact key of the document it was dropped for. Exact duplicates add
+    nothing (their keys are their kept document's) and are left out."""
     indexed = pa.array([r is None or r == "near_duplicate" for r in reasons], pa.bool_())
     columns = ["id"] + (["exact"] if config.exact else [])
     if config.minhash.enabled:
@@ -450,6 +477,11 @@ def _write_index(
     if "exact" in columns:  # an empty filter result loses nothing, but keep the type explicit
         keys = keys.set_column(
             keys.schema.get_field_index("exact"), "exact", keys.column("exact").cast(KEY_TYPE)
+        )
+        keys = keys.add_column(
+            keys.schema.get_field_index("exact") + 1,
+            "dup_exact",
+            pa.array(dup_exact, KEY_TYPE).filter(indexed),
         )
     if config.minhash.enabled:
         num_perm = config.minhash.num_perm
