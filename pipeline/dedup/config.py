@@ -33,7 +33,8 @@ Scheme = Literal["affine32", "legacy"]
 #: How far below ``threshold`` the banding aims when candidates are verified: 0.1 puts the
 #: S-curve's steep part under the threshold, so pairs at J >= threshold + 0.1 almost always share
 #: a band (14 x 9 at 0.7: 99.9% at J = 0.9) while verification removes the extra candidates below
-#: it. Measured against 0.05 and 0.15 in bench/RESULTS.md.
+#: it. Measured against 0.05 (11 x 11: 99.6% of J >= 0.9 merged) and 0.15 (16 x 8: no better,
+#: larger index) in bench/RESULTS.md.
 VERIFY_MARGIN = 0.1
 
 
@@ -60,7 +61,7 @@ class MinHashConfig(BaseModel):
     # confirm every candidate pair (two documents sharing a band) before it merges: the share of
     # equal values of the two whole signatures must reach `threshold`. On, because it lets the
     # banding aim lower (more recall) without merging more pairs below the threshold
-    # (bench/RESULTS.md: J >= 0.9 merged 100% instead of 98.3% split in two runs).
+    # (bench/RESULTS.md, generated set: J >= 0.9 merged 100% instead of 98.1%, J < 0.5 none).
     verify: bool = True
     # the similarity bands x rows are chosen for. None: `threshold` without verification, and
     # `threshold - VERIFY_MARGIN` with it (0.8 -> 0.7 -> 14 x 9), measured as the better trade-off.
@@ -108,8 +109,9 @@ class DedupConfig(BaseModel):
     case_fold: bool = False  # exact dedup on casefolded text too; off: case can carry meaning
     keep_policy: KeepPolicy = "first"  # first seen: stable under appending new partitions
     source_priority: list[str] = []  # for keep_policy `source_priority`: best source first
-    # Earlier runs (directories or glob patterns) whose kept documents count as already seen: a
-    # new document that duplicates one of theirs is dropped, theirs are never touched.
+    # Earlier runs (run directories, folders of runs, or glob patterns) whose documents count as
+    # already seen: a new document that duplicates one they kept, or one they dropped as a near
+    # duplicate, is dropped for the document they kept; theirs are never touched.
     previous_runs: list[str] = []
     minhash: MinHashConfig = MinHashConfig()
 
