@@ -30,8 +30,8 @@ from pipeline.dedup.lsh import _GOLDEN, _fmix64, bucket_edges
 VERIFY_BITS = 16
 
 #: Distinct members of one bucket checked pairwise in full. 256 keeps the checks of a bucket at
-#: most 256 per member (32,640 pairs for a full one, under 10 ms), while real buckets of distinct
-#: near duplicates are far smaller (the largest on the licence sample has 40).
+#: most 256 per member (32,640 pairs for a full one, a few milliseconds), far above the size of a
+#: bucket of genuinely distinct near duplicates.
 MAX_BUCKET = 256
 
 #: Pairs compared at a time, bounding the memory of the comparison to about 64 MB at 128 values.
