@@ -155,7 +155,8 @@ def test_crafted_corpus_gives_exactly_the_known_clusters() -> None:
             assert plan.reasons[i] in ("exact_duplicate", "near_duplicate")
     assert plan.reasons[20] == "exact_duplicate"  # the re-spaced copy of document 0
     assert plan.reasons[22] == "near_duplicate"  # a one-word edit of document 1
-    assert (plan.lsh_bands, plan.lsh_rows) == (9, 13)
+    # banded for 0.7 (threshold 0.8 - 0.1) since candidates are verified
+    assert (plan.lsh_bands, plan.lsh_rows) == (14, 9)
 
 
 def test_keep_policies_choose_longest_or_preferred_source() -> None:
@@ -249,7 +250,7 @@ def test_units_give_the_in_memory_decisions_and_account_for_every_document(
     assert first[6]["dup_cluster_size"] == 1 and "dup_cluster_size" not in first[6]["meta"]
     finish(run, config, summaries)
     record = run.stage_record("dedup")
-    assert record["lsh"]["bands"] == 9 and record["lsh"]["rows"] == 13
+    assert record["lsh"]["bands"] == 14 and record["lsh"]["rows"] == 9
     assert record["clusters"]["clusters"] == 6
 
 

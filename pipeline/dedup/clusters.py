@@ -1,7 +1,10 @@
 """The cluster step: from candidate edges to one kept document per cluster, and why the rest go.
 
 Nodes ``0 .. current-1`` are this run's documents in run order (partitions sorted by name, rows
-in order); nodes ``current ..`` are documents kept by previous runs. Clusters are the connected
+in order); nodes ``current ..`` are documents of previous runs: the ones they kept and the near
+duplicates they dropped, each of those standing for the document it was dropped for (its id
+and exact key), so a new copy of a dropped document goes where one run over everything would
+put it. Clusters are the connected
 components of the edges. In each cluster the kept document is, in this order of preference:
 a previous run's document (they were published already, so they always win), then the best by
 the keep policy, then the first in run order. Every other document of the cluster is dropped:

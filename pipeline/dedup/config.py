@@ -30,6 +30,13 @@ ShingleKind = Literal["word", "char"]
 #: ``(a*h + b) mod (2**61 - 1)`` truncated to 32 bits).
 Scheme = Literal["affine32", "legacy"]
 
+#: How far below ``threshold`` the banding aims when candidates are verified: 0.1 puts the
+#: S-curve's steep part under the threshold, so pairs at J >= threshold + 0.1 almost always share
+#: a band (14 x 9 at 0.7: 99.9% at J = 0.9) while verification removes the extra candidates below
+#: it. Measured against 0.05 (11 x 11: 99.6% of J >= 0.9 merged) and 0.15 (16 x 8: no better,
+#: larger index) in bench/RESULTS.md.
+VERIFY_MARGIN = 0.1
+
 
 class MinHashConfig(BaseModel):
     """MinHash-LSH near-duplicate detection, in datasketch's terms."""
@@ -51,6 +58,14 @@ class MinHashConfig(BaseModel):
     # datasketch's default threshold: documents whose estimated Jaccard similarity of shingle
     # sets is at least 0.8 are near duplicates.
     threshold: float = Field(0.8, gt=0, lt=1)
+    # confirm every candidate pair (two documents sharing a band) before it merges: the share of
+    # equal values of the two whole signatures must reach `threshold`. On, because it lets the
+    # banding aim lower (more recall) without merging more pairs below the threshold
+    # (bench/RESULTS.md, generated set: J >= 0.9 merged 100% instead of 98.1%, J < 0.5 none).
+    verify: bool = True
+    # the similarity bands x rows are chosen for. None: `threshold` without verification, and
+    # `threshold - VERIFY_MARGIN` with it (0.8 -> 0.7 -> 14 x 9), measured as the better trade-off.
+    band_threshold: float | None = Field(None, gt=0, lt=1)
     # equal weights of false positives and false negatives, datasketch's default, when choosing
     # bands x rows for the threshold.
     false_positive_weight: float = Field(0.5, gt=0, lt=1)
@@ -60,6 +75,14 @@ class MinHashConfig(BaseModel):
     rows: int | None = Field(None, ge=1)
     seed: int = 1  # datasketch's default seed: signatures equal datasketch.MinHash(seed=1)
     scheme: Scheme = "affine32"  # datasketch 2.x's default scheme
+
+    def banding_threshold(self) -> float:
+        """The similarity bands x rows are chosen for (when they are not fixed)."""
+        if self.band_threshold is not None:
+            return self.band_threshold
+        if self.verify:
+            return round(max(self.threshold - VERIFY_MARGIN, 0.05), 6)
+        return self.threshold
 
     @model_validator(mode="after")
     def _bands_and_rows(self) -> MinHashConfig:
@@ -86,8 +109,9 @@ class DedupConfig(BaseModel):
     case_fold: bool = False  # exact dedup on casefolded text too; off: case can carry meaning
     keep_policy: KeepPolicy = "first"  # first seen: stable under appending new partitions
     source_priority: list[str] = []  # for keep_policy `source_priority`: best source first
-    # Earlier runs (directories or glob patterns) whose kept documents count as already seen: a
-    # new document that duplicates one of theirs is dropped, theirs are never touched.
+    # Earlier runs (run directories, folders of runs, or glob patterns) whose documents count as
+    # already seen: a new document that duplicates one they kept, or one they dropped as a near
+    # duplicate, is dropped for the document they kept; theirs are never touched.
     previous_runs: list[str] = []
     minhash: MinHashConfig = MinHashConfig()
 

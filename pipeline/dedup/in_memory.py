@@ -22,6 +22,7 @@ from pipeline.dedup.lsh import band_keys, bucket_edges
 from pipeline.dedup.lsh_params import lsh_shape
 from pipeline.dedup.minhash import document_signatures
 from pipeline.dedup.stage import split_partition
+from pipeline.dedup.verify import band_edges, low_bits
 from pipeline.stage import StageResult
 
 
@@ -58,8 +59,9 @@ def plan_dedup(
         signatures, counts = document_signatures(texts, kinds, config.minhash)
         keys = band_keys(signatures, bands, rows)
         has = counts > 0  # documents without shingles have no signature to compare
+        low = low_bits(signatures[has]) if config.minhash.verify else None
         for band in range(bands):
-            edges.append(bucket_edges(keys[has, band], nodes[has], n))
+            edges.append(band_edges(keys[has, band], nodes[has], n, low, config.minhash))
     lengths = np.array([len(t.encode("utf-8")) for t in texts], np.int64)
     rank = policy_rank(config.keep_policy, lengths, sources, config.source_priority)
     decisions = decide(n, 0, edges, rank, exact)

@@ -59,7 +59,10 @@ def optimal_bands_rows(
 
 
 def lsh_shape(config: MinHashConfig) -> tuple[int, int]:
-    """The ``(bands, rows)`` in use: the configured pair, or the optimum for the threshold."""
+    """The ``(bands, rows)`` in use: the configured pair, or the optimum for the banding
+    threshold (``threshold``, or below it when candidates are verified)."""
     if config.bands is not None and config.rows is not None:
         return config.bands, config.rows
-    return optimal_bands_rows(config.threshold, config.num_perm, config.false_positive_weight)
+    return optimal_bands_rows(
+        config.banding_threshold(), config.num_perm, config.false_positive_weight
+    )

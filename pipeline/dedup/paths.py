@@ -4,7 +4,8 @@
 dedup/_signatures/<part>.parquet   per partition: exact key, MinHash signature, band keys
 dedup/_buckets/<key>.parquet       per band (and one for exact keys): candidate edges
 dedup/_plan/plan.parquet           the cluster step's decisions
-dedup/_index/<part>.parquet        per partition: keys of the kept documents (for later runs)
+dedup/_index/<part>.parquet        per partition: keys and signature bits of the kept documents
+                                   and of the near duplicates (for later runs)
 ```
 """
 

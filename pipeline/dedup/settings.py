@@ -8,6 +8,10 @@ from typing import Any
 from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.lsh_params import lsh_shape
 
+#: Version of the band index's columns (``dedup/_index/``, run roots' segments); an index of
+#: another version is refused like one of other settings.
+INDEX_FORMAT = 2
+
 
 def signature_settings(config: DedupConfig) -> dict[str, Any]:
     """What a partition's signatures and exact keys depend on."""
@@ -30,7 +34,14 @@ def signature_settings(config: DedupConfig) -> dict[str, Any]:
 def index_settings(config: DedupConfig) -> dict[str, Any]:
     """What makes two runs' keys comparable: signature settings plus bands x rows."""
     bands, rows = lsh_shape(config.minhash) if config.minhash.enabled else (0, 0)
-    return {**signature_settings(config), "bands": bands, "rows": rows}
+    return {
+        **signature_settings(config),
+        "bands": bands,
+        "rows": rows,
+        # 2: the index also holds the near duplicates a run dropped (``dup_of``) and the low
+        # bits of every signature (``low``), which verification compares
+        "index_format": INDEX_FORMAT,
+    }
 
 
 def bucket_keys(config: DedupConfig) -> list[str]:

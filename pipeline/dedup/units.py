@@ -8,8 +8,9 @@ dedup/_plan/plan.parquet           3. once: every document in a duplicate cluste
                                       the id it duplicates, its cluster's size
 dedup/<part>.parquet, dropped/dedup/<part>.parquet, dedup/_done/<part>.json
                                    4. per partition: the split, as every stage writes it
-dedup/_index/<part>.parquet        4. per partition: exact and band keys of the kept documents,
-                                      what later runs dedup against (``previous_runs``)
+dedup/_index/<part>.parquet        4. per partition: exact and band keys and signature bits of the
+                                      kept documents and the near duplicates (with the id they
+                                      were dropped for): what later runs dedup against
 ```
 
 Units 1, 2 and 4 are independent tasks (a Dask cluster spreads them); 3 reads only edges, keys
@@ -32,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.dedup.artifacts import read_info, required_info, write_with_info
+from pipeline.dedup.artifacts import DedupInputError, read_info, required_info, write_with_info
 from pipeline.dedup.clusters import KEEP, REASONS, decide, policy_rank
 from pipeline.dedup.config import DedupConfig
 from pipeline.dedup.exact import KEY_TYPE, exact_keys, key_columns
@@ -48,9 +49,15 @@ from pipeline.dedup.paths import (
     signature_dir,
     signature_path,
 )
-from pipeline.dedup.previous import PreviousIndex, previous_index
+from pipeline.dedup.previous import (
+    PreviousIndex,
+    previous_fingerprints,
+    previous_index,
+    read_previous,
+)
 from pipeline.dedup.settings import band_column, bucket_keys, index_settings, signature_settings
 from pipeline.dedup.stage import split_partition
+from pipeline.dedup.verify import low_bits, verified_edges
 from pipeline.hashing import file_sha256
 from pipeline.rundir import RunDir, fingerprint
 from pipeline.stage import StageStats
@@ -144,39 +151,64 @@ def _inputs(run: RunDir, parts: list[str]) -> list[tuple[str, str, int]]:
     return out
 
 
+def _previous_fingerprint(previous: list[PreviousIndex]) -> str:
+    return fingerprint("dedup-previous", previous_fingerprints(previous))
+
+
+def _low_bits_of(source: Path, is_current: bool, rows: np.ndarray, num_perm: int) -> np.ndarray:
+    """The verification bits of ``rows`` of a signature file or a previous index."""
+    if is_current:
+        column = pq.read_table(source, columns=["signature"]).column("signature")
+        flat = column.combine_chunks().flatten().to_numpy().reshape(-1, num_perm)
+        return low_bits(flat[rows])
+    column = pq.read_table(source, columns=["low"]).column("low").combine_chunks()
+    data = np.frombuffer(column.buffers()[1], np.uint16, offset=column.offset * 2 * num_perm)
+    return data[: len(column) * num_perm].reshape(-1, num_perm)[rows]
+
+
 def bucket_unit(
     run: RunDir, config: DedupConfig, parts: list[str], key: str, base_dir: str | Path = "."
 ) -> dict[str, Any]:
-    """Candidate edges of one band (``band-NNN``) or of the exact keys (``exact``)."""
+    """Candidate edges of one band (``band-NNN``) or of the exact keys (``exact``); with
+    ``minhash.verify``, only the band's pairs whose signatures agree (:mod:`.verify`)."""
     started = time.perf_counter()
     inputs = _inputs(run, parts)
     previous = previous_index(run, config, base_dir)
-    fp = fingerprint("dedup-bucket", key, inputs, [p.fingerprint for p in previous])
+    exact = key == "exact"
+    verify = None if exact else [config.minhash.verify, config.minhash.threshold]
+    fp = fingerprint("dedup-bucket", key, inputs, previous_fingerprints(previous), verify)
     path = bucket_path(run, key)
     old = read_info(path)
     if old and old["fingerprint"] == fp:
         return {"key": key, "skipped": True, "edges": old["edges"], "fingerprint": fp}
     current = sum(rows for _, _, rows in inputs)
-    sources = [signature_path(run, part) for part, _, _ in inputs] + [p.path for p in previous]
-    exact = key == "exact"
+    sources = [(signature_path(run, part), True, rows) for part, _, rows in inputs]
+    sources += [(p, False, p.rows) for p in previous]
     column = "exact" if exact else band_column(int(key.split("-")[1]))
-    keys, nodes, offset = [], [], 0
-    for source in sources:
-        table = pq.read_table(source, columns=[column] if exact else [column, "shingles"])
-        rows = np.arange(offset, offset + table.num_rows, dtype=np.int64)
-        offset += table.num_rows
+    keys, nodes, rows_of, offset = [], [], [], 0
+    for source, is_current, n_rows in sources:
+        columns = [column] if exact else [column, "shingles"]
+        if is_current:
+            table = pq.read_table(source, columns=columns)
+        else:
+            table = read_previous(source, columns)
+        rows = np.arange(n_rows, dtype=np.int64)
         if exact:
             keys.append(key_columns(table.column(column)))
-            nodes.append(rows)
         else:
-            has = table.column("shingles").to_numpy() > 0
-            keys.append(table.column(column).to_numpy()[has])
-            nodes.append(rows[has])
-    if keys:
+            rows = rows[table.column("shingles").to_numpy() > 0]
+            keys.append(table.column(column).to_numpy()[rows])
+        nodes.append(rows + offset)
+        rows_of.append(rows)
+        offset += n_rows
+    if not keys:
+        a = b = np.empty(0, np.int64)
+    elif exact or not config.minhash.verify:
         a, b = bucket_edges(np.concatenate(keys), np.concatenate(nodes), current)
     else:
-        a = b = np.empty(0, np.int64)
-    write_with_info(path, pa.table({"a": a, "b": b}), fp, {"edges": len(a)})
+        a, b = _verified(sources, keys, nodes, rows_of, current, config)
+    info = {"edges": len(a), "previous": _previous_fingerprint(previous)}
+    write_with_info(path, pa.table({"a": a, "b": b}), fp, info)
     return {
         "key": key,
         "skipped": False,
@@ -184,6 +216,42 @@ def bucket_unit(
         "fingerprint": fp,
         "seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def _verified(
+    sources: list[tuple[Any, bool, int]],
+    keys: list[np.ndarray],
+    nodes: list[np.ndarray],
+    rows_of: list[np.ndarray],
+    current: int,
+    config: DedupConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Verified edges of one band, reading signature bits only for rows that share a key."""
+    all_keys = np.concatenate(keys)
+    _, inverse, counts = np.unique(all_keys, return_inverse=True, return_counts=True)
+    shared = counts[inverse] > 1
+    num_perm = config.minhash.num_perm
+    lows, picked_keys, picked_nodes, start = [], [], [], 0
+    for (source, is_current, _), source_keys, source_nodes, rows in zip(
+        sources, keys, nodes, rows_of, strict=True
+    ):
+        mask = shared[start : start + len(source_keys)]
+        start += len(source_keys)
+        if mask.any():
+            path = source if is_current else source.path
+            lows.append(_low_bits_of(path, is_current, rows[mask], num_perm))
+            picked_keys.append(source_keys[mask])
+            picked_nodes.append(source_nodes[mask])
+    if not lows:
+        empty = np.empty(0, np.int64)
+        return empty, empty
+    return verified_edges(
+        np.concatenate(picked_keys),
+        np.concatenate(picked_nodes),
+        current,
+        np.concatenate(lows),
+        config.minhash.threshold,
+    )
 
 
 # -- 3. clusters ---------------------------------------------------------------------------------
@@ -199,13 +267,23 @@ def _plan_fingerprint(
     fp = fingerprint(
         "dedup-plan",
         inputs,
-        [p.fingerprint for p in previous],
+        previous_fingerprints(previous),
         buckets,
         config.keep_policy,
         config.source_priority,
         config.exact,
     )
     return fp, inputs, previous
+
+
+def _standing_for(table: pa.Table) -> pa.Table:
+    """Previous index rows with the id (and exact key) of the document each stands for."""
+    table = table.set_column(0, "id", pc.coalesce(table.column("dup_of"), table.column("id")))
+    if "exact" in table.column_names:
+        index = table.schema.get_field_index("exact")
+        exact = pc.coalesce(table.column("dup_exact"), table.column("exact").cast(KEY_TYPE))
+        table = table.set_column(index, "exact", exact)
+    return table
 
 
 def _prune(folder: Path, keep: set[str]) -> None:
@@ -228,10 +306,21 @@ def cluster_unit(
     columns = ["id", "source", "length"] + (["exact"] if config.exact else [])
     tables = [pq.read_table(signature_path(run, part), columns=columns) for part, _, _ in inputs]
     current = pa.concat_tables(tables) if tables else None
+    # a previous run's near duplicate stands for the document it was dropped for: its id and
+    # exact key are that document's (its own exact key links it in the exact bucket)
     prev_tables = [
-        pq.read_table(p.path, columns=["id"] + (["exact"] if config.exact else []))
+        _standing_for(
+            read_previous(p, ["id", "dup_of"] + (["exact", "dup_exact"] if config.exact else []))
+        )
         for p in previous
     ]
+    expected = _previous_fingerprint(previous)
+    for key in bucket_keys(config):
+        if read_info(bucket_path(run, key)).get("previous") != expected:
+            raise DedupInputError(
+                f"{bucket_path(run, key)}: the previous runs changed while this run's buckets "
+                "were made; run the dedup stage again"
+            )
     n_current = current.num_rows if current is not None else 0
     n_previous = sum(t.num_rows for t in prev_tables)
     edges = []
@@ -274,12 +363,25 @@ def cluster_unit(
             "cluster_size": pa.array(decisions.cluster_size[listed], pa.int32()),
         }
     )
+    if exact is not None:  # the kept document's exact key, for this run's index rows
+        keeper_exact = pa.array(
+            [
+                k.tobytes() if d else None
+                for k, d in zip(
+                    exact[decisions.keeper[listed]],
+                    dropped.to_numpy(zero_copy_only=False),
+                    strict=True,
+                )
+            ],
+            KEY_TYPE,
+        )
+        plan = plan.append_column("dup_exact", keeper_exact)
     reasons = decisions.reason
     sizes = decisions.cluster_size
     info = {
         "documents": n_current,
         "previous_documents": n_previous,
-        "previous_runs": sorted({str(p.path.parents[2]) for p in previous}),
+        "previous_runs": sorted({str(p.source) for p in previous}),
         "edges": int(sum(len(a) for a, _ in edges)),
         "clusters": decisions.clusters,
         "largest_cluster": int(sizes.max()) if len(sizes) else 0,
@@ -309,7 +411,9 @@ def apply_unit(
     """Split one partition by the plan; write its kept documents' keys to the index."""
     started = time.perf_counter()
     plan = pq.read_table(plan_path(run), filters=[("part", "==", part)])
-    decisions = json.dumps(plan.drop_columns(["part"]).to_pylist(), sort_keys=True)
+    decisions = json.dumps(
+        plan.drop_columns(["part"]).to_pylist(), sort_keys=True, default=bytes.hex
+    )
     source_path = run.kept_path(upstream, part)
     settings = index_settings(config)
     fp = fingerprint(
@@ -333,11 +437,17 @@ def apply_unit(
         strict=True,
     ):
         reasons[row], dup_of[row], sizes[row] = reason, dup, size
+    dup_exact: list[bytes | None] = [None] * n
+    if "dup_exact" in plan.column_names:
+        for row, key in zip(
+            *(plan.column(c).to_pylist() for c in ("row", "dup_exact")), strict=True
+        ):
+            dup_exact[row] = key
     result = split_partition(table, reasons, dup_of, sizes, config.keep, started)
     written = run.write_partition(
         STAGE, part, fp, result, {"lsh_bands": settings["bands"], "lsh_rows": settings["rows"]}
     )
-    _write_index(run, config, part, reasons, fp, settings)
+    _write_index(run, config, part, reasons, dup_of, dup_exact, fp, settings)
     return _summary(part, written.stats, written.kept_sha256, skipped=False)
 
 
@@ -346,17 +456,41 @@ def _write_index(
     config: DedupConfig,
     part: str,
     reasons: list[str | None],
+    dup_of: list[str | None],
+    dup_exact: list[bytes | None],
     fp: str,
     settings: dict[str, Any],
 ) -> None:
-    kept = pa.array([r is None for r in reasons], pa.bool_())
+    """The partition's rows of the band index: its kept documents and its near duplicates, each
+    of those with the id and exact key of the document it was dropped for. Exact duplicates add
+    nothing (their keys are their kept document's) and are left out."""
+    indexed = pa.array([r is None or r == "near_duplicate" for r in reasons], pa.bool_())
     columns = ["id"] + (["exact"] if config.exact else [])
     if config.minhash.enabled:
         columns += ["shingles"] + [band_column(b) for b in range(settings["bands"])]
-    keys = pq.read_table(signature_path(run, part), columns=columns).filter(kept)
+    table = pq.read_table(
+        signature_path(run, part),
+        columns=columns + (["signature"] if config.minhash.enabled else []),
+    ).filter(indexed)
+    keys = table.select(columns)
+    keys = keys.add_column(1, "dup_of", pa.array(dup_of, pa.string()).filter(indexed))
     if "exact" in columns:  # an empty filter result loses nothing, but keep the type explicit
         keys = keys.set_column(
             keys.schema.get_field_index("exact"), "exact", keys.column("exact").cast(KEY_TYPE)
+        )
+        keys = keys.add_column(
+            keys.schema.get_field_index("exact") + 1,
+            "dup_exact",
+            pa.array(dup_exact, KEY_TYPE).filter(indexed),
+        )
+    if config.minhash.enabled:
+        num_perm = config.minhash.num_perm
+        signatures = table.column("signature").combine_chunks().flatten().to_numpy()
+        low = np.ascontiguousarray(low_bits(signatures.reshape(-1, num_perm)))
+        width = 2 * num_perm
+        keys = keys.append_column(
+            "low",
+            pa.Array.from_buffers(pa.binary(width), len(low), [None, pa.py_buffer(low.tobytes())]),
         )
     write_with_info(index_path(run, part), keys, fp, {"rows": keys.num_rows, "settings": settings})
 
