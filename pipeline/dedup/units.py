@@ -51,6 +51,7 @@ from pipeline.dedup.paths import (
 from pipeline.dedup.previous import PreviousIndex, previous_index
 from pipeline.dedup.settings import band_column, bucket_keys, index_settings, signature_settings
 from pipeline.dedup.stage import split_partition
+from pipeline.faults import fault_point
 from pipeline.hashing import file_sha256
 from pipeline.rundir import RunDir, fingerprint
 from pipeline.stage import StageStats
@@ -125,6 +126,7 @@ def signature_unit(
         fp,
         {"rows": table.num_rows, "sig_fingerprint": sig_fp, "settings": settings},
     )
+    fault_point("dedup.signatures")
     return {
         "part": part,
         "skipped": False,
@@ -163,6 +165,7 @@ def bucket_unit(
     keys, nodes, offset = [], [], 0
     for source in sources:
         table = pq.read_table(source, columns=[column] if exact else [column, "shingles"])
+        fault_point("dedup.bucket")
         rows = np.arange(offset, offset + table.num_rows, dtype=np.int64)
         offset += table.num_rows
         if exact:
@@ -289,6 +292,7 @@ def cluster_unit(
             np.count_nonzero((reasons != KEEP) & (decisions.keeper >= n_current))
         ),
     }
+    fault_point("dedup.cluster")
     write_with_info(path, plan, fp, info)  # no timings in the file: same inputs, same bytes
     wanted = {part for part, _, _ in inputs}
     _prune(signature_dir(run), wanted)
@@ -337,6 +341,7 @@ def apply_unit(
     written = run.write_partition(
         STAGE, part, fp, result, {"lsh_bands": settings["bands"], "lsh_rows": settings["rows"]}
     )
+    fault_point("dedup.apply")
     _write_index(run, config, part, reasons, fp, settings)
     return _summary(part, written.stats, written.kept_sha256, skipped=False)
 
