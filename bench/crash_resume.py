@@ -71,8 +71,8 @@ TRIALS: list[list[str]] = [
     ["dedup.apply:3"],  # a partition split, its index not written
     ["tokenizer.save"],
     ["shards.shard_written:2"],  # two train shards written, the rest and the manifest not
-    ["train.step:3"],  # mid-training
-    ["train.checkpoint"],  # the checkpoint's temporary file complete, not renamed
+    ["train.step:3"],  # mid-training, one step after the checkpoint of step 2
+    ["train.checkpoint:2"],  # step 4's checkpoint complete under its temporary name
     ["card.write"],
     [
         "ingest.next_partition:3",
@@ -101,6 +101,7 @@ def build_corpus(folder: Path, train_steps: int = 6) -> Path:
             source["limits"] = {"partition_bytes": 8000}  # 4 partitions of ~45 documents
     config["shards"]["rows_per_shard"] = 100
     config["train"]["steps"] = train_steps
+    config["train"]["checkpoint_every"] = 2  # a kill mid-training resumes from a checkpoint
     return write_config(folder, config)
 
 
@@ -545,16 +546,16 @@ def details(results: list[TrialResult]) -> str:
 
 COLUMNS = """\
 Corpus: `tests/corpus_fixtures.py`'s (58 records: web, code, two books), the web source cut into
-four ingest partitions, shards of 100 rows, 6 training steps; every run to `--until card`, each
-trial in a fresh run directory. A fault point `name:N` kills on its N-th hit in the process
-(`pipeline/faults.py` lists the points); `a → b` is one trial killed at `a`, then at `b`, ...,
-then re-run once. *temp files at kill*: temporary files the kills left (swept by the re-run);
-*identical*: every output byte-identical to the uninterrupted run's; *accounting*: in = kept +
-dropped in every stage record and marker, each stage's in = the previous stage's kept; *partial
-file read*: a file under its final name that did not read whole at a kill, a listed file not
-matching its recorded sha256/size/rows after the re-run, or a unit a further run would redo
-(its recorded input hashes differ from its inputs' final bytes); *left in the group*: processes
-of the killed run's process group still alive after it died (then killed by the harness)."""
+four ingest partitions, shards of 100 rows, 6 training steps checkpointed every 2; every run to
+`--until card`, each trial in a fresh run directory. A fault point `name:N` kills on its N-th hit
+in the process (`pipeline/faults.py` lists the points); `a → b` is one trial killed at `a`, then
+at `b`, ..., then re-run once. *temp files at kill*: temporary files the kills left (swept by the
+re-run); *identical*: every output byte-identical to the uninterrupted run's; *accounting*: in =
+kept + dropped in every stage record and marker, each stage's in = the previous stage's kept;
+*partial file read*: a file under its final name that did not read whole at a kill, a listed file
+not matching its recorded sha256/size/rows after the re-run, or a unit a further run would redo
+(its recorded input hashes differ from its inputs' final bytes); *left in the group*: processes of
+the killed run's process group still alive after it died (then killed by the harness)."""
 
 
 def leftovers(results: list[TrialResult], shared: bool) -> str:
