@@ -164,6 +164,7 @@ def run_chain(
     specs = stages_until(until)
     run = RunDir(out)
     run.root.mkdir(parents=True, exist_ok=True)
+    run.sweep_temporaries(progress=logger.info)  # a killed run's; one writer per run directory
     root = str(run.root)
     manifest = run.manifest()
     run.update_manifest(

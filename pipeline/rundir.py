@@ -19,7 +19,9 @@ spells a path inside a run directory.
 Every file is written under a temporary name and renamed when complete, and a partition's marker
 is written last. A partition counts as done only when its marker's fingerprint matches the one
 asked for and its output files still exist with the recorded hashes' sizes, so a crashed or
-half-deleted run resumes by redoing exactly the missing partitions.
+half-deleted run resumes by redoing exactly the missing partitions. A killed run leaves its
+temporary files behind (`.<name>.<random>.tmp`, the trainer's `.<name>.tmp`); the next run over
+the directory sweeps them first (:meth:`RunDir.sweep_temporaries`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,12 +41,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import __version__
+from pipeline.faults import fault_point
 from pipeline.redact import redact
 from pipeline.schema import SCHEMA_VERSION
 from pipeline.stage import StageResult, StageStats
 from trainer.outputs import CHECKPOINT_NAME, METRICS_NAME
 
 PARQUET_OPTIONS = {"compression": "zstd", "row_group_size": 4096}
+
+#: Names of temporary files: `atomic_write_bytes` makes `.<name>.<random>.tmp`, the trainer's
+#: checkpoint writer `.<name>.tmp`. Nothing else in a run directory is a hidden `.tmp` file.
+TEMPORARY_NAME = re.compile(r"^\..+\.tmp$")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -60,6 +68,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.fchmod(fd, 0o644)  # mkstemp makes 0600; outputs are meant to be shared
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        fault_point("write.before_rename")
         os.replace(tmp, path)
     except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
@@ -233,6 +242,7 @@ class RunDir:
             dropped_bytes = dropped_path.stat().st_size
         else:
             dropped_path.unlink(missing_ok=True)
+        fault_point("partition.before_marker")
         record = {
             "stage": stage,
             "part": part,
@@ -259,6 +269,29 @@ class RunDir:
                 self.marker_path(stage, path.stem).unlink(missing_ok=True)
                 self.dropped_path(stage, path.stem).unlink(missing_ok=True)
                 removed.append(path.stem)
+        return removed
+
+    def sweep_temporaries(self, progress: Callable[[str], None] | None = None) -> list[Path]:
+        """Remove the temporary files a killed run left (see :data:`TEMPORARY_NAME`); return
+        them, and name each in a line to ``progress`` if given.
+
+        Only the run's own files are swept: those at the top of the run directory and those
+        under a stage's folder or `dropped/`, never other folders a user keeps there (the
+        demo's `sources/`). Call it only while no other process writes to this run directory.
+        """
+        from pipeline.stages import STAGES  # the stage table imports modules that import this
+
+        removed = []
+        candidates = [p for p in self.root.glob(".*.tmp") if p.is_file()]
+        for folder in [*(self.stage_dir(stage) for stage in STAGES), self.dropped_root]:
+            if folder.is_dir():
+                candidates += [p for p in folder.rglob(".*.tmp") if p.is_file()]
+        for path in sorted(candidates):
+            if TEMPORARY_NAME.match(path.name):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+                if progress is not None:
+                    progress(f"removed {self.relative(path)}, left by an interrupted run")
         return removed
 
     def reset_dir(self, path: Path) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from pipeline.faults import fault_point
 from trainer.outputs import PERIODIC_DIR
 
 CHECKPOINT_FORMAT = "gristmill-checkpoint"
@@ -140,6 +141,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
         torch.save(canonical(payload), fh)
         fh.flush()
         os.fsync(fh.fileno())
+    fault_point("train.checkpoint")
     os.replace(tmp, path)
     _fsync_dir(path.parent)
 

@@ -41,6 +41,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from pipeline.faults import fault_point
 from trainer.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -483,6 +484,7 @@ def _train(
             optimizer.step()
             scheduler.step()
             step += 1
+            fault_point("train.step")
             step_losses.append(step_loss)
 
             val_loss = None

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from pipeline import __version__
 from pipeline.card.signals import signal_summary, signals_markdown
 from pipeline.config import RunConfig
+from pipeline.faults import fault_point
 from pipeline.redact import redact, redact_text
 from pipeline.rundir import RunDir, atomic_write_bytes, atomic_write_json, read_json
 from pipeline.stages import DOCUMENT_STAGES, STAGES
@@ -158,6 +159,7 @@ def build_card(run: RunDir, config: RunConfig, title: str = "gristmill run") -> 
     markdown, card_json = run.card_paths
     card = redact(card)
     atomic_write_json(card_json, card)
+    fault_point("card.write")
     atomic_write_bytes(markdown, redact_text(render_markdown(card, run)).encode())
     return card
 

@@ -58,6 +58,7 @@ from pipeline.dedup.previous import (
 from pipeline.dedup.settings import band_column, bucket_keys, index_settings, signature_settings
 from pipeline.dedup.stage import split_partition
 from pipeline.dedup.verify import low_bits, verified_edges
+from pipeline.faults import fault_point
 from pipeline.hashing import file_sha256
 from pipeline.rundir import RunDir, fingerprint
 from pipeline.stage import StageStats
@@ -132,6 +133,7 @@ def signature_unit(
         fp,
         {"rows": table.num_rows, "sig_fingerprint": sig_fp, "settings": settings},
     )
+    fault_point("dedup.signatures")
     return {
         "part": part,
         "skipped": False,
@@ -192,6 +194,7 @@ def bucket_unit(
             table = pq.read_table(source, columns=columns)
         else:
             table = read_previous(source, columns)
+        fault_point("dedup.bucket")
         rows = np.arange(n_rows, dtype=np.int64)
         if exact:
             keys.append(key_columns(table.column(column)))
@@ -391,6 +394,7 @@ def cluster_unit(
             np.count_nonzero((reasons != KEEP) & (decisions.keeper >= n_current))
         ),
     }
+    fault_point("dedup.cluster")
     write_with_info(path, plan, fp, info)  # no timings in the file: same inputs, same bytes
     wanted = {part for part, _, _ in inputs}
     _prune(signature_dir(run), wanted)
@@ -447,6 +451,7 @@ def apply_unit(
     written = run.write_partition(
         STAGE, part, fp, result, {"lsh_bands": settings["bands"], "lsh_rows": settings["rows"]}
     )
+    fault_point("dedup.apply")
     _write_index(run, config, part, reasons, dup_of, dup_exact, fp, settings)
     return _summary(part, written.stats, written.kept_sha256, skipped=False)
 

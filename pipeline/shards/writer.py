@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from pipeline.faults import fault_point
 from pipeline.rundir import atomic_write_bytes
 
 SHARD_PATTERN = "shard-{index:05d}.arrow"
@@ -80,6 +81,7 @@ class ShardWriter:
                 "sha256": hashlib.sha256(data).hexdigest(),
             }
         )
+        fault_point("shards.shard_written")
 
 
 def _stream_bytes(schema: pa.Schema, batch: pa.RecordBatch) -> bytes:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import RunConfig
+from pipeline.faults import fault_point
 from pipeline.ingest.files import unit_fingerprint
 from pipeline.ingest.plan import WorkUnit
 from pipeline.ingest.reader import iter_unit_partitions
@@ -40,6 +41,8 @@ def ingest_step(run: RunDir, config: RunConfig, unit: WorkUnit) -> list[dict[str
     record_path.unlink(missing_ok=True)
     summaries = []
     for index, part in enumerate(iter_unit_partitions(source, unit.members)):
+        if index:
+            fault_point("ingest.next_partition")
         name = f"{unit.part}-{index:05d}"
         meta = {
             "source": unit.source,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import RunConfig
+from pipeline.faults import fault_point
 from pipeline.rundir import Partition, RunDir
 from pipeline.stage import StageStats
 
@@ -74,6 +75,7 @@ def finish_stage(
         **(extra or {}),
     }
     run.write_stage_record(stage, record)
+    fault_point("stage.recorded")
     return record
 
 
@@ -106,4 +108,5 @@ def run_once(
         "wall_seconds": round(time.perf_counter() - started, 3),
     }
     run.write_stage_record(stage, record)
+    fault_point("stage.recorded")
     return {**record, "skipped": False}

@@ -36,6 +36,7 @@ from tokenizers import (
     trainers,
 )
 
+from pipeline.faults import fault_point
 from pipeline.rundir import atomic_write_bytes
 from pipeline.tokenizer.config import SPECIAL_TOKENS, TokenizerConfig
 
@@ -203,6 +204,7 @@ def train_tokenizer(parquet_files: list[Path], out_path: Path, config: Tokenizer
                 f"expected {expected_id}"
             )
     tokenizer.post_processor = _post_processor(tokenizer, config)
+    fault_point("tokenizer.save")
     atomic_write_bytes(Path(out_path), tokenizer.to_str(pretty=True).encode())
     return {
         "kind": config.kind,
