@@ -1,4 +1,5 @@
-"""The `gristmill` command: `run` a config through the chain, or run the embedded `demo`."""
+"""The `gristmill` command: `run` a config through the chain, run the embedded `demo`, or
+`train` a model on shards already built."""
 
 from __future__ import annotations
 
@@ -60,7 +61,28 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the whole chain on the embedded default corpus")
     demo.add_argument("--out", default=DEMO_OUT, help=f"run directory (default {DEMO_OUT})")
     common(demo)
+    train = sub.add_parser("train", help="train a model on built shards (the train stage's code)")
+    train.add_argument("--shards", required=True, help="shards/<objective>/ or the shards folder")
+    train.add_argument("--out", required=True, help="where checkpoints and metrics.jsonl go")
+    train.add_argument("--objective", help="training objective (default: the train config's)")
+    train.add_argument("--steps", type=int, help="optimizer steps (default: the train config's)")
+    train.add_argument(
+        "--resume", action="store_true", help="insist on continuing from a checkpoint in --out"
+    )
     return parser
+
+
+def train_command(args: argparse.Namespace, out: Path) -> int:
+    """`gristmill train`: the train stage's `trainer.loop.train` on the given shards."""
+    from trainer.config import TrainConfig
+
+    overrides = {"objective": args.objective, "steps": args.steps}
+    config = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
+    from trainer.loop import train  # torch loads only once the arguments are good
+
+    result = train(Path(args.shards), out, config, resume=True if args.resume else None)
+    print(f"gristmill: {result.steps} steps of {config.objective}; metrics -> {result.metrics}")
+    return 0
 
 
 def demo_config(out: Path) -> Path:
@@ -152,6 +174,8 @@ def describe_os_error(error: OSError) -> str:
 
 def _run(args: argparse.Namespace, out: Path) -> int:
     """The command, under the run directory's lock; errors are the caller's to report."""
+    if args.command == "train":
+        return train_command(args, out)
     if args.command == "run":
         config_path = Path(args.config)
         config = load_config(config_path)  # a bad config is reported before anything is written

@@ -16,8 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc
 
-from pipeline.objectives.mlm import IGNORE_INDEX
-from pipeline.tokenizer.config import SPECIAL_IDS
+from pipeline.shards.format import FORMAT, FORMAT_VERSION, IGNORE_INDEX, SPECIAL_IDS
 
 #: the fixtures' small vocabularies start right after the core special tokens
 FIRST_TOKEN = len(SPECIAL_IDS)
@@ -67,6 +66,7 @@ def write_stream(
     schema = pa.schema(
         [
             ("input_ids", pa.list_(pa.int32(), seq_len)),
+            ("attention_mask", pa.list_(pa.int32(), seq_len)),
             ("labels", pa.list_(pa.int32(), seq_len)),
             ("doc_id", pa.string()),
             ("copy", pa.int32()),
@@ -82,6 +82,9 @@ def write_stream(
                 pa.record_batch(
                     [
                         _fixed(input_ids[start:stop], seq_len),
+                        _fixed(
+                            (input_ids[start:stop] != SPECIAL_IDS["pad"]).astype(np.int32), seq_len
+                        ),
                         _fixed(labels[start:stop], seq_len),
                         pa.array([f"doc-{first_row + start + i}" for i in range(n)]),
                         pa.array(np.zeros(n, dtype=np.int32)),
@@ -128,14 +131,21 @@ def write_shards(
             files.append({"path": rel, "rows": stop - start, "sha256": digest})
         splits[split] = {"rows": total, "files": files}
     manifest: dict[str, Any] = {
-        "format": "gristmill-shards",
-        "format_version": 1,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
         "objective": "mlm",
         "seq_len": seq_len,
         "vocab_size": vocab_size,
         "special_ids": dict(SPECIAL_IDS),
         "ignore_index": IGNORE_INDEX,
-        "columns": ["input_ids", "labels", "doc_id", "copy", "chunk"],
+        "columns": [
+            {"name": "input_ids", "dtype": "int32", "shape": [seq_len]},
+            {"name": "attention_mask", "dtype": "int32", "shape": [seq_len]},
+            {"name": "labels", "dtype": "int32", "shape": [seq_len]},
+            {"name": "doc_id", "dtype": "string", "shape": []},
+            {"name": "copy", "dtype": "int32", "shape": []},
+            {"name": "chunk", "dtype": "int32", "shape": []},
+        ],
         "tokenizer": "../../tokenizer/tokenizer.json",
         "recipe": {
             "mlm_probability": 0.15,

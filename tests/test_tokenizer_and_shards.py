@@ -363,10 +363,18 @@ def test_manifest_matches_files_and_contract(built, tokenizer_file: Path) -> Non
     out, manifest, seen = built
     folder = out / "mlm"
     assert json.loads((folder / "manifest.json").read_text()) == manifest
-    assert manifest["format"] == "gristmill-shards" and manifest["format_version"] == 1
+    assert manifest["format"] == "gristmill-shards" and manifest["format_version"] == 2
     assert manifest["special_ids"] == SPECIAL_IDS  # pinned: [PAD] 0 ... [EOS] 6
     assert [SPECIAL_IDS[k] for k in ("pad", "cls", "sep", "mask", "eos")] == [0, 2, 3, 4, 6]
-    assert manifest["columns"] == ["input_ids", "labels", "doc_id", "copy", "chunk"]
+    ids = {"dtype": "int32", "shape": [SHARDS.mlm.seq_len]}
+    assert manifest["columns"] == [
+        {"name": "input_ids", **ids},
+        {"name": "attention_mask", **ids},
+        {"name": "labels", **ids},
+        {"name": "doc_id", "dtype": "string", "shape": []},
+        {"name": "copy", "dtype": "int32", "shape": []},
+        {"name": "chunk", "dtype": "int32", "shape": []},
+    ]
     assert (folder / manifest["tokenizer"]).resolve() == tokenizer_file.resolve()
     assert manifest["stats"]["docs"] == {"in": 403, "encoded": 400, "empty": len(EMPTY_TEXTS)}
     assert seen[-1]["docs"] == 403

@@ -60,19 +60,22 @@ def _rows_by_pyarrow(shards: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 def test_shards_are_read_zero_copy_from_the_memory_map(shards: Path) -> None:
     split = open_split(shards, "train")
     assert len(split.sources) == 2  # two files
-    assert len(split.input_ids_chunks) > 2  # several record batches, kept as separate chunks
+    assert len(split.chunks["input_ids"]) > 2  # several record batches, kept as separate chunks
     assert split.chunk_files == [0, 0, 0, 1, 1]  # 120 + 80 rows in batches of 50
     mapped = []
     for source in split.sources:
         source.seek(0)
         mapped.append(np.frombuffer(source.read_buffer(), dtype=np.uint8))  # the whole map
     for chunk, file_index in enumerate(split.chunk_files):
-        for view in (split.input_ids_chunks[chunk], split.labels_chunks[chunk]):
-            assert view.dtype == np.int32 and view.shape[1] == SEQ_LEN
+        for name, chunks in split.chunks.items():
+            view = chunks[chunk]
+            assert view.dtype == np.int32
+            assert view.shape[1:] == (() if name in ("copy", "chunk") else (SEQ_LEN,))
             assert not view.flags.owndata and not view.flags.writeable
             assert np.shares_memory(view, mapped[file_index])
-    ids, labels = split.row(130)  # file 1, chunk 3, row 10: still a view
-    assert np.shares_memory(ids, mapped[1]) and np.shares_memory(labels, mapped[1])
+    row = split.row(130)  # file 1, chunk 3, row 10: still a view
+    assert set(row) == {"input_ids", "attention_mask", "labels", "copy", "chunk"}
+    assert all(np.shares_memory(row[n], mapped[1]) for n in ("input_ids", "labels"))
 
 
 def test_rows_index_across_files_and_record_batches(shards: Path) -> None:
@@ -80,22 +83,23 @@ def test_rows_index_across_files_and_record_batches(shards: Path) -> None:
     want_ids, want_labels = _rows_by_pyarrow(shards, "train")
     assert len(split) == len(want_ids) == 200
     for index in range(len(split)):
-        ids, labels = split.row(index)
-        np.testing.assert_array_equal(ids, want_ids[index])
-        np.testing.assert_array_equal(labels, want_labels[index])
-    np.testing.assert_array_equal(split.row(-1)[0], want_ids[-1])
+        row = split.row(index)
+        np.testing.assert_array_equal(row["input_ids"], want_ids[index])
+        np.testing.assert_array_equal(row["labels"], want_labels[index])
+    np.testing.assert_array_equal(split.row(-1)["input_ids"], want_ids[-1])
     with pytest.raises(IndexError):
         split.row(200)
 
 
 def test_dataset_items_are_writable_int64_copies_without_warnings(shards: Path) -> None:
-    dataset = ShardDataset(shards, "val")
+    dataset = ShardDataset(shards, "val", columns=("input_ids", "labels", "copy"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         item = dataset[3]
-    assert set(item) == {"input_ids", "labels"}
+    assert set(item) == {"input_ids", "labels", "copy", "index"}
     assert item["input_ids"].dtype == torch.int64 and item["input_ids"].shape == (SEQ_LEN,)
-    ids_view, _ = dataset.arrays.row(3)
+    assert item["copy"].shape == () and int(item["index"]) == 3
+    ids_view = dataset.arrays.row(3)["input_ids"]
     item["input_ids"][0] = 99  # a copy: the mapped file is untouched
     assert ids_view[0] == SPECIAL_IDS["cls"]
     labelled = item["labels"] != IGNORE_INDEX
@@ -125,8 +129,21 @@ def _rewrite_manifest(tmp_path: Path, **changes: object) -> Path:
     ("changes", "message"),
     [
         ({"format": "something-else"}, "format is 'something-else', expected 'gristmill-shards'"),
-        ({"format_version": 2}, "format_version 2 is not supported"),
-        ({"seq_len": 16}, "expected fixed_size_list<int32>[16]"),
+        (
+            {"format_version": 1},
+            "format_version 1 is not supported (this trainer reads version 2); rebuild the shards",
+        ),
+        ({"format_version": 3}, "format_version 3 is not supported"),
+        (
+            {
+                "columns": [
+                    {"name": "input_ids", "dtype": "int32", "shape": [16]},
+                    {"name": "labels", "dtype": "int32", "shape": [16]},
+                ]
+            },
+            "expected fixed_size_list<item: int32>[16]",
+        ),
+        ({"columns": [{"name": "x", "dtype": "float", "shape": []}]}, "column 'x' has dtype"),
         ({"ignore_index": "x"}, "'ignore_index' should be"),
     ],
 )

@@ -1,4 +1,5 @@
-"""Command line: `python -m trainer --shards DIR --out DIR [--steps N] [--resume | --fresh]`.
+"""Command line: `python -m trainer --shards DIR --out DIR [--objective NAME] [--steps N]
+[--resume | --fresh]`.
 
 Trains with TrainConfig's defaults plus the few overrides given here; a run config's `train:`
 section is the place for anything more. Run again after a crash and it continues from the newest
@@ -17,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
     parser.add_argument("--shards", type=Path, required=True, help="folder holding manifest.json")
     parser.add_argument("--out", type=Path, required=True, help="where checkpoint/metrics go")
+    parser.add_argument("--objective", help="training objective (default: TrainConfig's)")
     parser.add_argument("--steps", type=int, help="optimizer steps (default: TrainConfig's)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--seed", type=int)
@@ -35,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {
         k: v
         for k, v in (
+            ("objective", args.objective),
             ("steps", args.steps),
             ("device", args.device),
             ("seed", args.seed),

@@ -1,8 +1,9 @@
 """The training loop: shards in, a checkpoint and a metrics log out.
 
-`train()` reads one objective's shards (trainer.shards), samples rows with the resumable sampler
-(trainer.sampler), trains the TransformerLM (trainer.model) with AdamW and warmup + cosine
-(trainer.schedule), and writes `out_dir/metrics.jsonl`, a checkpoint every
+`train()` looks up `config.objective` in trainer.objectives (which columns it reads, which model
+family and heads, its loss), reads those columns of its shards (trainer.shards), samples rows
+with the resumable sampler (trainer.sampler), trains the TransformerLM (trainer.model) with AdamW
+and warmup + cosine (trainer.schedule), and writes `out_dir/metrics.jsonl`, a checkpoint every
 `config.checkpoint_every` steps under `out_dir/checkpoints/` (the newest
 `config.keep_checkpoints` kept) and the final `out_dir/checkpoint.pt` (trainer.checkpoint).
 
@@ -55,14 +56,13 @@ from trainer.checkpoint import (
 )
 from trainer.config import TrainConfig
 from trainer.distributed import DistInfo, init_distributed, resolve_device
-from trainer.model import ModelConfig, TransformerLM, count_parameters
+from trainer.model import HEADS, ModelConfig, TransformerLM, count_parameters
+from trainer.objectives import Batch, LossOutput, TrainObjective, get_objective
 from trainer.outputs import CHECKPOINT_NAME, METRICS_NAME
 from trainer.resume import ResumeSearch, find_resume_point, manifest_sha256, run_identity
 from trainer.sampler import ResumableSampler
 from trainer.schedule import warmup_cosine
-from trainer.shards import MANIFEST_NAME, Manifest, ShardDataset
-
-SUPPORTED_OBJECTIVES = ("mlm",)
+from trainer.shards import INDEX_KEY, MANIFEST_NAME, Manifest, ShardDataset, load_manifest
 
 Progress = Callable[[str], None]
 
@@ -137,8 +137,11 @@ def find_shards_dir(shards_dir: Path | str, objective: str) -> Path:
     return shards_dir
 
 
-def model_config_for(manifest: Manifest, config: TrainConfig) -> ModelConfig:
-    """The model shape for these shards (vocab, length, special ids) and this config."""
+def model_config_for(
+    manifest: Manifest, config: TrainConfig, objective: TrainObjective
+) -> ModelConfig:
+    """The model shape for these shards (vocab, length, special ids), this config and the
+    family the objective asks for."""
     return ModelConfig(
         vocab_size=manifest.vocab_size,
         max_len=manifest.seq_len,
@@ -149,8 +152,40 @@ def model_config_for(manifest: Manifest, config: TrainConfig) -> ModelConfig:
         dropout=config.dropout,
         pad_id=manifest.pad_id,
         ignore_index=manifest.ignore_index,
-        causal=False,  # MLM is bidirectional
+        causal=objective.family == "decoder",
     )
+
+
+def check_objective(objective: TrainObjective, manifest: Manifest) -> None:
+    """Refuse shards of another objective, or lacking a column, and heads the model lacks."""
+    if manifest.objective != objective.shards:
+        raise ValueError(
+            f"{manifest.path}: objective is {manifest.objective!r}; training objective "
+            f"{objective.name!r} reads {objective.shards!r} shards"
+        )
+    missing = [c for c in objective.columns if c not in manifest.columns]
+    if missing:
+        raise ValueError(
+            f"{manifest.path}: no column {missing}, which {objective.name!r} reads; "
+            "rebuild the shards"
+        )
+    lacking = sorted(set(objective.heads) - HEADS)
+    if lacking:
+        raise ValueError(f"{objective.name!r} needs heads {lacking}; the model has {sorted(HEADS)}")
+
+
+def prepare_batch(
+    batch: Batch,
+    objective: TrainObjective,
+    device: torch.device,
+    seed: int,
+    epoch: int,
+) -> Batch:
+    """The objective's columns on `device`, after its per-batch transform (if any), which is
+    seeded by (seed, epoch, the rows' global indices)."""
+    if objective.transform is not None:
+        batch = objective.transform(batch, seed, epoch, batch[INDEX_KEY])
+    return {name: batch[name].to(device, non_blocking=True) for name in objective.columns}
 
 
 @torch.no_grad()
@@ -160,8 +195,11 @@ def evaluate(
     device: torch.device,
     autocast: Callable[[], AbstractContextManager[Any]],
     max_batches: int,
+    objective: TrainObjective,
+    seed: int,
 ) -> float:
-    """Mean loss per labelled position over the first `max_batches` batches of `loader`."""
+    """The objective's loss over the first `max_batches` batches of `loader`, each batch weighed
+    by the predictions it averages (per labelled position, for the LM objectives)."""
     was_training = model.training
     model.eval()
     total = torch.zeros((), dtype=torch.float64, device=device)
@@ -169,13 +207,11 @@ def evaluate(
     for index, batch in enumerate(loader):
         if index >= max_batches:
             break
-        input_ids = batch["input_ids"].to(device, non_blocking=True)
-        labels = batch["labels"].to(device, non_blocking=True)
+        batch = prepare_batch(batch, objective, device, seed, epoch=0)
         with autocast():
-            loss = model(input_ids, labels)
-        labelled = (labels != model.cfg.ignore_index).sum()
-        total += loss.double() * labelled
-        count += labelled
+            out: LossOutput = objective.loss(model, batch)
+        total += out.total.double() * out.weight
+        count += out.weight
     model.train(was_training)
     return float(total / count.clamp(min=1))
 
@@ -280,25 +316,24 @@ def _train(
     device = resolve_device(config.device, ddp.local_rank)
     autocast = _autocast(device, config.precision)
 
-    shards_dir = find_shards_dir(shards_dir, config.objective)
-    train_set = ShardDataset(shards_dir, "train")
-    manifest = train_set.manifest
-    if manifest.objective != config.objective:
-        raise ValueError(
-            f"{manifest.path}: objective is {manifest.objective!r}, config wants "
-            f"{config.objective!r}"
-        )
-    if manifest.objective not in SUPPORTED_OBJECTIVES:
-        raise ValueError(f"{manifest.path}: the trainer supports objectives {SUPPORTED_OBJECTIVES}")
+    objective = get_objective(config.objective)
+    shards_dir = find_shards_dir(shards_dir, objective.shards)
+    manifest = load_manifest(shards_dir)
+    check_objective(objective, manifest)
+    train_set = ShardDataset(shards_dir, "train", columns=objective.columns)
     if len(train_set) == 0:
         raise ValueError(f"{manifest.path}: the train split has no rows")
     if len(train_set) < ddp.world_size:
         raise ValueError(f"{manifest.path}: fewer train rows than ranks ({ddp.world_size})")
-    val_set = ShardDataset(shards_dir, "val") if "val" in manifest.splits else None
+    val_set = (
+        ShardDataset(shards_dir, "val", columns=objective.columns)
+        if "val" in manifest.splits
+        else None
+    )
     if val_set is not None and len(val_set) == 0:
         val_set = None
 
-    model_cfg = model_config_for(manifest, config)
+    model_cfg = model_config_for(manifest, config, objective)
     model = TransformerLM(model_cfg).to(device)
     parameters = count_parameters(model)
     optimizer = build_optimizer(model, config)
@@ -403,7 +438,7 @@ def _train(
             cursor.set_epoch(cursor.epoch + 1)
 
     say(
-        f"[train] {manifest.objective} on {device}: {parameters:,} parameters, "
+        f"[train] {objective.name} on {device}: {parameters:,} parameters, "
         f"{len(train_set)} train rows, {len(val_set) if val_set else 0} val rows, "
         f"seq_len {manifest.seq_len}, steps {step}->{target} of {config.steps}"
     )
@@ -411,6 +446,7 @@ def _train(
         say("[train] val split empty or absent: skipping validation")
 
     step_losses: list[torch.Tensor] = []  # losses since then, still on the device
+    step_parts: dict[str, torch.Tensor] = {}  # this step's per-part losses, for metrics.jsonl
 
     def checkpoint(path: Path) -> None:
         if step_losses:  # fold the losses so far into the history (one device sync)
@@ -463,21 +499,26 @@ def _train(
             lr = optimizer.param_groups[0]["lr"]
             optimizer.zero_grad(set_to_none=True)
             step_loss = torch.zeros((), device=device)
+            step_parts.clear()
             for micro in range(config.grad_accum):
-                batch = next(batch_iter)
-                input_ids = batch["input_ids"].to(device, non_blocking=True)
-                labels = batch["labels"].to(device, non_blocking=True)
+                batch = prepare_batch(
+                    next(batch_iter), objective, device, config.seed, cursor.epoch
+                )
+                rows = len(batch[objective.columns[0]])
                 last_micro = micro == config.grad_accum - 1
                 sync = nullcontext()
                 if ddp.enabled and not last_micro:
                     sync = forward.no_sync()  # type: ignore[operator]
                 with sync:
                     with autocast():
-                        loss = forward(input_ids, labels)
-                    (loss / config.grad_accum).backward()
-                step_loss += loss.detach() / config.grad_accum
-                cursor.advance(len(input_ids))
-                tokens_seen += len(input_ids) * tokens_per_row
+                        out = objective.loss(forward, batch)
+                    (out.total / config.grad_accum).backward()
+                step_loss += out.total.detach() / config.grad_accum
+                for part, value in out.parts.items():
+                    share = value.detach().float() / config.grad_accum
+                    step_parts[part] = step_parts.get(part, torch.zeros((), device=device)) + share
+                cursor.advance(rows)
+                tokens_seen += rows * tokens_per_row
             grad_norm = None
             if config.grad_clip > 0:
                 grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -494,7 +535,9 @@ def _train(
                 and ddp.rank == 0
                 and (at_end or (config.eval_every and step % config.eval_every == 0))
             ):
-                val_loss = evaluate(model, val_loader, device, autocast, config.eval_batches)
+                val_loss = evaluate(
+                    model, val_loader, device, autocast, config.eval_batches, objective, config.seed
+                )
                 val_losses.append((step, val_loss))
             if step % config.log_every == 0 or at_end or val_loss is not None:
                 loss_value = float(step_loss)
@@ -506,6 +549,7 @@ def _train(
                     "tokens": tokens_seen,
                     "elapsed": round(elapsed, 4),
                 }
+                record.update({part: float(value) for part, value in step_parts.items()})
                 if grad_norm is not None:
                     record["grad_norm"] = float(grad_norm)
                 if val_loss is not None:

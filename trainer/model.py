@@ -2,13 +2,16 @@
 
 Token + learned position embeddings, `n_layers` pre-norm blocks (attention through
 `torch.nn.functional.scaled_dot_product_attention`, then a GELU MLP), a final LayerNorm and an
-output head whose weight is the token embedding. `causal=False` gives a BERT-style encoder for
-the MLM objective; `causal=True` masks future positions so a decoder objective can reuse the same
-blocks. Keys equal to `pad_id` are masked out of attention.
+output head whose weight is the token embedding. `causal=False` gives a BERT-style encoder
+(the "encoder" family); `causal=True` masks future positions (the "decoder" family). Keys that
+`attention_mask` marks 0 (by default, those equal to `pad_id`) are masked out of attention; given
+`position_ids`, a row is read as packed documents that each start where the position is 0:
+positions come from them, and no token attends to another document (a block-diagonal mask).
 
 `forward(input_ids)` returns logits; `forward(input_ids, labels)` returns the mean cross-entropy
 over positions whose label is not `ignore_index`, projecting only those positions onto the
-vocabulary (about 15% of them for MLM), which saves most of the head's work.
+vocabulary (about 15% of them for MLM), which saves most of the head's work. Objectives
+(trainer.objectives) pick the family and the head (`HEADS`) they need.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+#: The heads this model family provides: "lm", the vocabulary projection tied to the embedding.
+HEADS = frozenset({"lm"})
 
 
 @dataclass(frozen=True)
@@ -117,27 +123,45 @@ class TransformerLM(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, std=0.02)
 
-    def attention_mask(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Boolean SDPA mask (True = may attend): non-pad keys, and only earlier ones if causal.
+    def attention_mask(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Boolean SDPA mask (True = may attend), (batch, 1, T, T): keys that `attention_mask`
+        keeps (default: non-pad), only earlier ones if causal, and, given `position_ids`, only
+        keys of the query's own document (a document starts where its position is 0).
 
         Every query may attend to itself, so a query never has all keys masked (which would make
         SDPA return NaN), e.g. an all-padding row.
         """
         length = input_ids.shape[1]
-        keys = (input_ids != self.cfg.pad_id)[:, None, None, :]  # (B, 1, 1, T)
+        keep = input_ids != self.cfg.pad_id if attention_mask is None else attention_mask.bool()
+        keys = keep[:, None, None, :]  # (B, 1, 1, T)
         eye = torch.eye(length, dtype=torch.bool, device=input_ids.device)
         if self.cfg.causal:
             keys = keys & torch.ones_like(eye).tril()
-        return keys | eye  # (B, 1, T, T)
+        if position_ids is not None:
+            document = torch.cumsum(position_ids == 0, dim=1)  # (B, T)
+            keys = keys & (document[:, :, None] == document[:, None, :])[:, None]
+        return keys | eye
 
-    def hidden(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def hidden(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Final-LayerNorm hidden states, (batch, length, d_model)."""
         length = input_ids.shape[1]
         if length > self.cfg.max_len:
             raise ValueError(f"sequence length {length} exceeds max_len {self.cfg.max_len}")
-        positions = torch.arange(length, device=input_ids.device)
+        positions = (
+            torch.arange(length, device=input_ids.device) if position_ids is None else position_ids
+        )
         x = self.drop(self.tok_emb(input_ids) + self.pos_emb(positions))
-        mask = self.attention_mask(input_ids)
+        mask = self.attention_mask(input_ids, attention_mask, position_ids)
         for block in self.blocks:
             x = block(x, mask)
         return self.ln_f(x)
@@ -145,13 +169,22 @@ class TransformerLM(nn.Module):
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return F.linear(hidden, self.tok_emb.weight, self.head_bias)
 
-    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        *,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Logits (batch, length, vocab) without labels; with labels, the mean loss (scalar).
 
-        The loss is cross-entropy over positions whose label is not `ignore_index`, computed in
-        fp32. A batch with no such position gives 0 (with a zero gradient), not NaN.
+        The loss is cross-entropy of each position's logits against its own label, over
+        positions whose label is not `ignore_index`, computed in fp32 (a causal objective passes
+        labels already shifted). A batch with no such position gives 0 (with a zero gradient),
+        not NaN.
         """
-        hidden = self.hidden(input_ids)
+        hidden = self.hidden(input_ids, attention_mask, position_ids)
         if labels is None:
             return self.logits(hidden)
         labels = labels.long()

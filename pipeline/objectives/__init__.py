@@ -1,10 +1,13 @@
-"""Objective builders: turn one document's token ids into the training rows of an objective.
+"""Objective builders: turn tokenized documents into the training rows of an objective.
 
-Each builder is pure numpy and deterministic: a row's randomness comes from a seed derived from
-(run seed, document id, copy, chunk), so any row can be rebuilt on its own. `pipeline.shards`
-calls the builders and writes their rows as Arrow IPC shards (see docs/shard-format.md).
+One module per objective (`mlm`, `clm`), each holding its config, columns and builder as an
+`Objective` entry (`base`); `registry.OBJECTIVES` maps names to them. Builders are numpy and
+deterministic: randomness comes from seeds derived from the run seed and the row's own keys
+(document id, copy, chunk), so any row can be rebuilt on its own. `pipeline.shards` runs the
+builders and writes their rows as Arrow IPC shards (see docs/shard-format.md).
 """
 
+from pipeline.objectives.base import Column, Objective, Vocab, vocab_of
 from pipeline.objectives.mlm import (
     MLMConfig,
     MLMRows,
@@ -13,5 +16,19 @@ from pipeline.objectives.mlm import (
     mlm_rows_batch,
     mlm_schema,
 )
+from pipeline.objectives.registry import OBJECTIVES, get_objective
 
-__all__ = ["MLMConfig", "MLMRows", "mlm_batch", "mlm_rows", "mlm_rows_batch", "mlm_schema"]
+__all__ = [
+    "OBJECTIVES",
+    "Column",
+    "MLMConfig",
+    "MLMRows",
+    "Objective",
+    "Vocab",
+    "get_objective",
+    "mlm_batch",
+    "mlm_rows",
+    "mlm_rows_batch",
+    "mlm_schema",
+    "vocab_of",
+]

@@ -6,6 +6,9 @@ A document's tokens are cut into windows of ``seq_len - 2``; each window becomes
 tokens are chosen; of those 80% become `[MASK]`, 10% a random ordinary token, 10% stay, and
 `labels` hold the original id there and -100 (ignored by the loss) everywhere else. Each row
 draws from its own numpy Generator seeded by a hash of (seed, document id, copy, chunk).
+
+Options from BERT's released code: `whole_word` chooses whole words (every piece of a chosen word
+is predicted), and `max_predictions_per_seq` caps the predictions per row.
 """
 
 from __future__ import annotations
@@ -18,11 +21,17 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline.tokenizer.config import FIRST_REGULAR_ID, SPECIAL_IDS
+from pipeline.objectives.base import (
+    Column,
+    Objective,
+    StatelessBuilder,
+    Vocab,
+    arrow_schema,
+    fixed_list,
+)
+from pipeline.shards.format import CLS_ID, FIRST_REGULAR_ID, IGNORE_INDEX, MASK_ID, PAD_ID, SEP_ID
 
-#: Label of positions that take no loss (PyTorch cross-entropy's default ignore_index).
-IGNORE_INDEX = -100
-PAD_ID, CLS_ID, SEP_ID, MASK_ID = (SPECIAL_IDS[k] for k in ("pad", "cls", "sep", "mask"))
+__all__ = ["CLS_ID", "IGNORE_INDEX", "MASK_ID", "PAD_ID", "SEP_ID"]
 
 
 class MLMConfig(BaseModel):
@@ -37,6 +46,11 @@ class MLMConfig(BaseModel):
     dupe_factor: int = Field(1, ge=1)
     # BERT's phase-1 length (90% of its steps), [CLS] and [SEP] included.
     seq_len: int = Field(128, ge=3)
+    # BERT's whole-word masking release: off by default, as in the original BERT.
+    whole_word: bool = False
+    # BERT caps predictions per row (20 at length 128, 80 at 512); None = no cap, so every row
+    # predicts round(n * mlm_probability) tokens.
+    max_predictions_per_seq: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _fractions(self) -> MLMConfig:
@@ -66,7 +80,12 @@ def row_seed(seed: int, doc_id: str, copy: int, chunk: int) -> int:
 
 
 def mlm_rows(
-    token_ids: np.ndarray, doc_id: str, config: MLMConfig, seed: int, vocab_size: int
+    token_ids: np.ndarray,
+    doc_id: str,
+    config: MLMConfig,
+    seed: int,
+    vocab_size: int,
+    continues_word: np.ndarray | None = None,
 ) -> MLMRows:
     """All rows of one document: ``dupe_factor`` copies of each window, copy-major.
 
@@ -74,7 +93,7 @@ def mlm_rows(
     from the ordinary ids ``[FIRST_REGULAR_ID, vocab_size)``. A document with no tokens gives
     no rows.
     """
-    return mlm_rows_batch([token_ids], [doc_id], config, seed, vocab_size)
+    return mlm_rows_batch([token_ids], [doc_id], config, seed, vocab_size, continues_word)
 
 
 def mlm_rows_batch(
@@ -83,12 +102,16 @@ def mlm_rows_batch(
     config: MLMConfig,
     seed: int,
     vocab_size: int,
+    continues_word: np.ndarray | None = None,
 ) -> MLMRows:
     """The rows of several documents, in order; equal to concatenating their `mlm_rows`.
 
     Laying out windows and masking are vectorised over all rows at once; only seeding each
-    row's generator is a loop.
+    row's generator (and, with `whole_word`, choosing words) is a loop. `continues_word` (bool
+    per id, see `Vocab`) is needed for `whole_word`.
     """
+    if config.whole_word and continues_word is None:
+        raise ValueError("whole_word masking needs the vocabulary's continues_word table")
     if vocab_size <= FIRST_REGULAR_ID:
         raise ValueError(f"vocab_size {vocab_size} leaves no ordinary tokens to draw from")
     if len(token_ids) != len(doc_ids):
@@ -137,10 +160,17 @@ def mlm_rows_batch(
     position = np.arange(seq_len)
     real = (position >= 1) & (position <= n_real[:, None])  # not [CLS], [SEP] or [PAD]
     keys[~real] = np.inf  # never chosen before a real token
-    rank = np.empty((rows, seq_len), dtype=np.int64)
-    np.put_along_axis(rank, np.argsort(keys, axis=1, kind="stable"), position[None, :], axis=1)
     n_chosen = np.maximum(1, np.rint(n_real * config.mlm_probability)).astype(np.int64)
-    chosen = (rank < n_chosen[:, None]) & real
+    if config.max_predictions_per_seq is not None:
+        n_chosen = np.minimum(n_chosen, config.max_predictions_per_seq)
+    if config.whole_word:
+        assert continues_word is not None
+        chosen = _choose_words(original, real, keys, n_chosen, continues_word)
+    else:
+        rank = np.empty((rows, seq_len), dtype=np.int64)
+        order = np.argsort(keys, axis=1, kind="stable")
+        np.put_along_axis(rank, order, position[None, :], axis=1)
+        chosen = (rank < n_chosen[:, None]) & real
 
     labels = np.where(chosen, original, IGNORE_INDEX).astype(np.int32)
     input_ids = original.copy()
@@ -151,35 +181,90 @@ def mlm_rows_batch(
     return MLMRows(input_ids, labels, row_doc_ids, copy, chunk)
 
 
+def word_starts(original: np.ndarray, real: np.ndarray, continues_word: np.ndarray) -> np.ndarray:
+    """Real positions that begin a word: a token that does not continue the one before it, and
+    the first token of a row (a window that starts inside a word starts a word of its own)."""
+    starts = real & ~continues_word[original]
+    starts[:, 1] |= real[:, 1]
+    return starts
+
+
+def _choose_words(
+    original: np.ndarray,
+    real: np.ndarray,
+    keys: np.ndarray,
+    n_chosen: np.ndarray,
+    continues_word: np.ndarray,
+) -> np.ndarray:
+    """BERT's whole-word choice: words in the order of their first piece's key; a word is taken
+    if all its pieces still fit in the row's budget, and skipped otherwise (a shorter one later
+    may fit), until the budget is spent."""
+    starts = word_starts(original, real, continues_word)
+    word = np.cumsum(starts, axis=1) - 1  # word index of each position within its row
+    chosen = np.zeros_like(real)
+    for r in range(len(original)):
+        positions = np.flatnonzero(real[r])
+        if len(positions) == 0:
+            continue
+        words = word[r, positions]
+        sizes = np.bincount(words).tolist()
+        first = positions[np.flatnonzero(starts[r, positions])]
+        budget, taken = int(n_chosen[r]), []
+        for w in np.argsort(keys[r, first], kind="stable").tolist():
+            if budget == 0:
+                break
+            if sizes[w] <= budget:
+                taken.append(w)
+                budget -= sizes[w]
+        chosen[r, positions[np.isin(words, taken)]] = True
+    return chosen
+
+
+def mlm_columns(config: MLMConfig) -> list[Column]:
+    """The columns of MLM shards (docs/shard-format.md)."""
+    ids = (config.seq_len,)
+    return [
+        Column("input_ids", "int32", ids),
+        Column("attention_mask", "int32", ids),
+        Column("labels", "int32", ids),
+        Column("doc_id", "string"),
+        Column("copy", "int32"),
+        Column("chunk", "int32"),
+    ]
+
+
 def mlm_schema(seq_len: int) -> pa.Schema:
-    """The Arrow schema of MLM shards (docs/shard-format.md)."""
-    ids = pa.list_(pa.int32(), seq_len)
-    return pa.schema(
-        [
-            pa.field("input_ids", ids, nullable=False),
-            pa.field("labels", ids, nullable=False),
-            pa.field("doc_id", pa.string(), nullable=False),
-            pa.field("copy", pa.int32(), nullable=False),
-            pa.field("chunk", pa.int32(), nullable=False),
-        ]
-    )
+    """The Arrow schema of MLM shards of rows of ``seq_len`` tokens."""
+    return arrow_schema(mlm_columns(MLMConfig(seq_len=seq_len)))
 
 
 def mlm_batch(rows: MLMRows, schema: pa.Schema) -> pa.RecordBatch:
     """An Arrow record batch of ``rows`` with the columns of ``schema`` (see `mlm_schema`)."""
-    list_type = schema.field("input_ids").type
-
-    def fixed(matrix: np.ndarray) -> pa.FixedSizeListArray:
-        values = pa.array(np.ascontiguousarray(matrix, dtype=np.int32).reshape(-1))
-        return pa.FixedSizeListArray.from_arrays(values, type=list_type)
-
+    seq_len = schema.field("input_ids").type.list_size
+    attention_mask = (rows.input_ids != PAD_ID).astype(np.int32)
     return pa.RecordBatch.from_arrays(
         [
-            fixed(rows.input_ids),
-            fixed(rows.labels),
+            fixed_list(rows.input_ids, seq_len),
+            fixed_list(attention_mask, seq_len),
+            fixed_list(rows.labels, seq_len),
             pa.array(rows.doc_id, type=pa.string()),
             pa.array(rows.copy, type=pa.int32()),
             pa.array(rows.chunk, type=pa.int32()),
         ],
         schema=schema,
     )
+
+
+def _builder(config: MLMConfig, seed: int, vocab: Vocab) -> StatelessBuilder:
+    schema = mlm_schema(config.seq_len)
+
+    def build(
+        token_ids: Sequence[np.ndarray], doc_ids: Sequence[str], seed: int, vocab: Vocab
+    ) -> pa.RecordBatch:
+        rows = mlm_rows_batch(token_ids, doc_ids, config, seed, vocab.size, vocab.continues_word)
+        return mlm_batch(rows, schema)
+
+    return StatelessBuilder(build, schema, seed, vocab)
+
+
+OBJECTIVE = Objective("mlm", MLMConfig, mlm_columns, _builder)

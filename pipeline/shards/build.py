@@ -1,11 +1,12 @@
 """The shards stage: documents + tokenizer -> objective rows -> Arrow IPC shards + manifest.
 
 Documents are read in record batches in the given file order, encoded with the run's tokenizer
-(`encode_batch`, without special tokens: each objective adds its own), turned into rows by the
-objective builders (`pipeline.objectives`) and written, per split, by `ShardWriter`. A document
-goes to `val` when a hash of its id falls below `val_fraction`, so the split depends on nothing
-but the id. Rows keep document order (per document: copy-major, then chunk); shuffling is the
-trainer's sampler's job. The manifest is written last: a folder without one is incomplete.
+(`encode_batch`, without special tokens: each objective adds its own), turned into rows by each
+objective's builder (looked up in `pipeline.objectives.registry`; this module names none) and
+written, per split, by `ShardWriter`. A document goes to `val` when a hash of its id falls below
+`val_fraction`, so the split depends on nothing but the id. Rows keep document order; shuffling
+is the trainer's sampler's job. The manifest, listing every column with its dtype and shape, is
+written last: a folder without one is incomplete.
 """
 
 from __future__ import annotations
@@ -20,15 +21,20 @@ import pyarrow.parquet as pq
 from tokenizers import Tokenizer
 
 from pipeline.hashing import file_sha256
-from pipeline.objectives.mlm import IGNORE_INDEX, mlm_batch, mlm_rows_batch, mlm_schema
+from pipeline.objectives.base import RowBuilder, vocab_of
+from pipeline.objectives.registry import get_objective
 from pipeline.rundir import atomic_write_json
 from pipeline.shards.config import ShardsConfig
+from pipeline.shards.format import (
+    FORMAT,
+    FORMAT_VERSION,
+    IGNORE_INDEX,
+    MANIFEST_NAME,
+    SPECIAL_IDS,
+    SPLITS,
+)
 from pipeline.shards.writer import ShardWriter
-from pipeline.tokenizer.config import SPECIAL_IDS, SPECIAL_TOKENS
-
-FORMAT = "gristmill-shards"
-FORMAT_VERSION = 1
-SPLITS = ("train", "val")
+from pipeline.tokenizer.config import SPECIAL_TOKENS
 
 Progress = Callable[[dict[str, int]], None]
 
@@ -71,7 +77,7 @@ def _documents(files: list[Path], batch_docs: int) -> Iterator[tuple[list[str], 
 
 def _clear(objective_dir: Path) -> None:
     """Remove a previous build's manifest (first) and shard files, so none is mistaken for ours."""
-    (objective_dir / "manifest.json").unlink(missing_ok=True)
+    (objective_dir / MANIFEST_NAME).unlink(missing_ok=True)
     for split in SPLITS:
         for old in (objective_dir / split).glob("shard-*.arrow"):
             old.unlink()
@@ -94,17 +100,22 @@ def build_shards(
     files = [Path(p) for p in parquet_files]
     tokenizer_path = Path(tokenizer_path)
     tokenizer = _load_tokenizer(tokenizer_path)
-    vocab_size = tokenizer.get_vocab_size()
-    mlm = config.mlm
-    schema = mlm_schema(mlm.seq_len)
+    vocab = vocab_of(tokenizer)
 
     objective_dirs = {name: Path(out_dir) / name for name in config.objectives}
+    settings = {name: config.objective_config(name) for name in config.objectives}
     writers: dict[str, dict[str, ShardWriter]] = {}
+    builders: dict[str, dict[str, RowBuilder]] = {}
     for name, objective_dir in objective_dirs.items():
         _clear(objective_dir)
+        objective = get_objective(name)
+        schema = objective.schema(settings[name])
         writers[name] = {
             split: ShardWriter(objective_dir / split, schema, config.rows_per_shard, objective_dir)
             for split in SPLITS
+        }
+        builders[name] = {
+            split: objective.builder(settings[name], config.seed, vocab) for split in SPLITS
         }
 
     docs = {"in": 0, "encoded": 0, "empty": 0}
@@ -129,10 +140,10 @@ def build_shards(
         for split, (split_ids, split_doc_ids) in pending.items():
             if not split_doc_ids:
                 continue
-            for name in config.objectives:  # only "mlm" so far
-                rows = mlm_rows_batch(split_ids, split_doc_ids, mlm, config.seed, vocab_size)
-                writers[name][split].write(mlm_batch(rows, schema))
-                rows_built += len(rows)
+            for name in config.objectives:
+                batch = builders[name][split].add(split_ids, split_doc_ids)
+                writers[name][split].write(batch)
+                rows_built += batch.num_rows
         if progress is not None:
             progress({"docs": docs["in"], "rows": rows_built})
 
@@ -140,29 +151,34 @@ def build_shards(
     for name, objective_dir in objective_dirs.items():
         splits = {}
         for split in SPLITS:
+            last = builders[name][split].finish()
+            writers[name][split].write(last)
+            rows_built += last.num_rows
             entries = writers[name][split].close()
             splits[split] = {
                 "rows": sum(e["rows"] for e in entries),
                 "docs": split_docs[split],
                 "tokens": split_tokens[split],
+                **builders[name][split].stats(),
                 "files": entries,
             }
+        recipe = settings[name].model_dump(mode="json", exclude={"seq_len"})
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "objective": name,
-            "seq_len": mlm.seq_len,
-            "vocab_size": vocab_size,
+            "seq_len": settings[name].seq_len,
+            "vocab_size": vocab.size,
             "special_ids": dict(SPECIAL_IDS),
             "ignore_index": IGNORE_INDEX,
-            "columns": schema.names,
+            "columns": [c.to_json() for c in get_objective(name).columns(settings[name])],
             "tokenizer": Path(os.path.relpath(tokenizer_path, objective_dir)).as_posix(),
             "tokenizer_sha256": file_sha256(tokenizer_path),
-            "recipe": {**mlm.model_dump(exclude={"seq_len"}), "seed": config.seed},
+            "recipe": {**recipe, "seed": config.seed},
             "val_fraction": config.val_fraction,
             "stats": {"docs": docs, "tokens": split_tokens["train"] + split_tokens["val"]},
             "splits": splits,
         }
-        atomic_write_json(objective_dir / "manifest.json", manifest)
+        atomic_write_json(objective_dir / MANIFEST_NAME, manifest)
         manifests[name] = manifest
     return manifests

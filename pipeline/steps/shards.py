@@ -7,11 +7,12 @@ from typing import Any
 
 from pipeline.hashing import file_sha256
 from pipeline.rundir import fingerprint, read_json
+from pipeline.shards.format import MANIFEST_NAME
 from pipeline.stages import upstream
 from pipeline.steps.records import RunContext, run_once
 
 STAGE = "shards"
-MANIFEST = "manifest.json"
+MANIFEST = MANIFEST_NAME
 
 
 def _files_intact(objective_dir: Path) -> bool:

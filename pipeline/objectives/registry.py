@@ -1,0 +1,22 @@
+"""The table of data-side objectives: name -> `Objective` (config, columns, builder).
+
+Adding an objective is a module in this package and one line here; the shards config, the
+builder loop and the manifest take everything else from the entry.
+"""
+
+from __future__ import annotations
+
+from pipeline.objectives import clm, mlm
+from pipeline.objectives.base import Objective
+
+OBJECTIVES: dict[str, Objective] = {
+    "mlm": mlm.OBJECTIVE,  # BERT's masked LM, optionally whole-word
+    "clm": clm.OBJECTIVE,  # causal LM on packed rows
+}
+
+
+def get_objective(name: str) -> Objective:
+    """The entry for ``name``; a ValueError lists the known names."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {name!r}; known: {sorted(OBJECTIVES)}")
+    return OBJECTIVES[name]

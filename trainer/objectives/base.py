@@ -1,0 +1,46 @@
+"""What every trainer-side objective declares: the columns it reads, the model it needs, its loss.
+
+`loss(model, batch)` takes the (possibly wrapped) model and a batch of int64 tensors keyed by
+column name and returns a `LossOutput`: the total loss to back-propagate, its named parts for
+the metrics log, and the number of predictions it averaged over (so evaluation can weigh
+batches). An objective whose randomness must be drawn during training gives a `transform`,
+called on each batch with the run seed, the epoch and the rows' global indices, so a resumed
+run draws exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+Batch = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class LossOutput:
+    """A batch's total loss, its parts by name (e.g. `mlm_loss`), and the count it averages."""
+
+    total: torch.Tensor
+    parts: dict[str, torch.Tensor]
+    weight: torch.Tensor
+
+
+#: (batch, seed, epoch, global row indices) -> batch
+Transform = Callable[[Batch, int, int, torch.Tensor], Batch]
+
+
+@dataclass(frozen=True)
+class TrainObjective:
+    """A trainer-side objective (see the module docstring)."""
+
+    name: str
+    shards: str  # the data-side objective whose shards it reads (`shards/<shards>/`)
+    columns: tuple[str, ...]  # the shard columns its loss reads
+    family: Literal["encoder", "decoder"]
+    heads: tuple[str, ...]  # heads of trainer.model.HEADS it needs
+    loss: Callable[[nn.Module, Batch], LossOutput]
+    transform: Transform | None = None
