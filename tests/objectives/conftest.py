@@ -28,3 +28,14 @@ def bpe(corpus: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = TokenizerConfig(kind="bpe", vocab_size=400, batch_docs=64)
     train_tokenizer(corpus, out, config)
     return out
+
+
+def build_into(
+    factory: pytest.TempPathFactory, name: str, corpus: list[Path], tokenizer: Path, config: object
+) -> Path:
+    """Shards of ``config`` built from ``corpus`` into a new folder named after ``name``."""
+    from pipeline.shards.build import build_shards
+
+    out = factory.mktemp(name)
+    build_shards(corpus, tokenizer, out, config)  # type: ignore[arg-type]
+    return out

@@ -13,8 +13,9 @@ import torch
 from tokenizers import Tokenizer
 
 from pipeline.objectives.clm import CLMConfig, CLMPacker
-from pipeline.shards import ShardsConfig, build_shards, is_val_doc
+from pipeline.shards import ShardsConfig, is_val_doc
 from pipeline.shards.format import EOS_ID, IGNORE_INDEX
+from tests.objectives.conftest import build_into
 from tests.objectives.helpers import check_contract, check_rebuild_identical, check_trains
 from tests.test_tokenizer_and_shards import read_stream
 from trainer.model import ModelConfig, TransformerLM
@@ -31,9 +32,7 @@ SHARDS = ShardsConfig(
 
 @pytest.fixture(scope="module")
 def built(corpus: list[Path], wordpiece: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("clm-shards")
-    build_shards(corpus, wordpiece, out, SHARDS)
-    return out
+    return build_into(tmp_path_factory, "clm-shards", corpus, wordpiece, SHARDS)
 
 
 def split_table(folder: Path, split: str) -> pa.Table:

@@ -13,6 +13,7 @@ from pipeline.objectives.base import vocab_of
 from pipeline.objectives.mlm import MLMConfig, mlm_rows_batch, word_starts
 from pipeline.shards import ShardsConfig, build_shards
 from pipeline.shards.format import FIRST_REGULAR_ID, IGNORE_INDEX, MASK_ID, SEP_ID
+from tests.objectives.conftest import build_into
 from tests.objectives.helpers import check_contract, check_rebuild_identical, check_trains
 
 VOCAB = 1000
@@ -120,9 +121,7 @@ SHARDS = ShardsConfig(
 
 @pytest.fixture(scope="module")
 def built(corpus: list[Path], wordpiece: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("mlm-shards")
-    build_shards(corpus, wordpiece, out, SHARDS)
-    return out
+    return build_into(tmp_path_factory, "mlm-shards", corpus, wordpiece, SHARDS)
 
 
 def test_whole_word_shards_keep_the_contract_and_rebuild_identically(
