@@ -9,12 +9,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flows import prefect_env, stopping
+from flows import commands, prefect_env, stopping
 from flows.console import log_traceback, quiet_console
 
 # Before anything imports Prefect: its embedded server's start-up limit and telemetry off.
 prefect_env.configure()
 
+from pipeline import __version__  # noqa: E402
 from pipeline.config import RunConfig, load_config  # noqa: E402
 from pipeline.errors import UserFacingError  # noqa: E402
 from pipeline.rundir import RunDir  # noqa: E402
@@ -28,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gristmill", description="Corpus preparation and pretraining, stage by stage."
     )
+    parser.add_argument("--version", action="version", version=f"gristmill {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -60,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the whole chain on the embedded default corpus")
     demo.add_argument("--out", default=DEMO_OUT, help=f"run directory (default {DEMO_OUT})")
     common(demo)
+    commands.add_parsers(sub)
     return parser
 
 
@@ -180,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     environment (a full disk, a read-only folder, Prefect not starting), 1 for a defect of
     gristmill (its traceback is in the run's log file)."""
     args = _parser().parse_args(argv)
+    if args.command in commands.INSPECT_COMMANDS:
+        try:
+            return commands.inspect(args)
+        except UserFacingError as error:
+            return _fail(str(error), 2)
+        except OSError as error:
+            return _fail(describe_os_error(error), 3)
     out = Path(args.out)
     previous = stopping.install(out)
     try:

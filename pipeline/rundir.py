@@ -7,7 +7,7 @@ RUN_DIR/
   <stage>/_done/<part>.json          # completion marker: fingerprint, output hashes, stats
   <stage>/_stage.json                # the stage's config, inputs, merged counts, timings
   dropped/<stage>/<part>.parquet     # dropped documents with their `reason`
-  tokenizer/tokenizer.json
+  tokenizer/tokenizer.json           # + tokenizer_config.json, special_tokens_map.json
   shards/<objective>/                # training shards and their manifest
   train/checkpoint.pt  train/metrics.jsonl
   card/README.md  card/card.json
@@ -150,8 +150,21 @@ class RunDir:
         return self.root / "logs" / "gristmill.log"
 
     @property
+    def tokenizer_dir(self) -> Path:
+        """The tokenizer folder: `AutoTokenizer.from_pretrained` loads it."""
+        return self.root / "tokenizer"
+
+    @property
     def tokenizer_path(self) -> Path:
-        return self.root / "tokenizer" / "tokenizer.json"
+        return self.tokenizer_dir / "tokenizer.json"
+
+    @property
+    def tokenizer_hf_paths(self) -> tuple[Path, Path]:
+        """`tokenizer_config.json` and `special_tokens_map.json`, beside `tokenizer.json`."""
+        return (
+            self.tokenizer_dir / "tokenizer_config.json",
+            self.tokenizer_dir / "special_tokens_map.json",
+        )
 
     @property
     def shards_dir(self) -> Path:
