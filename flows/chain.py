@@ -25,6 +25,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows import visibility
 from pipeline import __version__
 from pipeline.config import RunConfig
 from pipeline.hashing import stable_hash
@@ -155,7 +156,13 @@ def _section_json(spec: StageSpec, config: RunConfig) -> Any:
     return config.section(spec.section).model_dump(mode="json") if spec.section else None
 
 
-@flow(name="gristmill-run")
+def _flow_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    return visibility.run_name(flow_run.parameters.get("out", "run"))
+
+
+@flow(name="gristmill-run", flow_run_name=_flow_run_name)
 def run_chain(
     config: RunConfig, out: str, until: str = "card", title: str = "gristmill run"
 ) -> dict[str, Any]:
@@ -211,4 +218,8 @@ def run_chain(
         logger.info(
             "[%s] %s in %.1fs", spec.name, "skipped (up to date)" if skipped else "done", seconds
         )
+    try:
+        visibility.publish_artifacts(run)
+    except Exception as error:  # the UI's view of a run must never fail the run
+        logger.warning("could not publish the run's artifacts to Prefect: %s", error)
     return results

@@ -87,11 +87,15 @@ def demo_config(out: Path) -> Path:
 def execute(
     config: RunConfig, out: Path, until: str, runner: str, workers: int | None, title: str
 ) -> dict[str, Any]:
+    from prefect import tags
+
     from flows.chain import run_chain
     from flows.runners import make_task_runner
+    from flows.visibility import run_tags
 
     flow_ = run_chain.with_options(task_runner=make_task_runner(runner, workers))
-    return flow_(config, str(out), until=until, title=title)
+    with tags(*run_tags(config, until)):
+        return flow_(config, str(out), until=until, title=title)
 
 
 def report(out: Path, results: dict[str, Any]) -> None:
