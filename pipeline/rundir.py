@@ -10,7 +10,8 @@ RUN_DIR/
   tokenizer/tokenizer.json           # + tokenizer_config.json, special_tokens_map.json
   shards/<objective>/                # training shards and their manifest
   train/checkpoint.pt  train/metrics.jsonl
-  card/README.md  card/card.json
+  card/README.md  card/card.json  card/*.png   # the data card, its JSON and its plots
+  README.md                          # the card again, as the dataset's README at its root
 ```
 
 Every path of a run is named here, by a method or property of :class:`RunDir`; no other module
@@ -193,6 +194,16 @@ class RunDir:
     def card_paths(self) -> tuple[Path, Path]:
         """The card as Markdown and as JSON."""
         return self.card_dir / "README.md", self.card_dir / "card.json"
+
+    def card_plot_path(self, name: str) -> Path:
+        """One PNG plot of the card (``name`` ends in `.png`)."""
+        return self.card_dir / name
+
+    @property
+    def dataset_readme_path(self) -> Path:
+        """The card at the run's root: the README of the run directory published as a dataset
+        (its `configs` paths are relative to the run directory)."""
+        return self.root / "README.md"
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the run directory, as records store it."""
