@@ -30,6 +30,7 @@ from pipeline import __version__
 from pipeline.config import RunConfig
 from pipeline.hashing import stable_hash
 from pipeline.ingest.plan import WorkUnit, plan_units
+from pipeline.progress import Progress
 from pipeline.rundir import RunDir
 from pipeline.schema import SCHEMA_VERSION
 from pipeline.stages import StageSpec, stages_until
@@ -110,11 +111,23 @@ def whole_run_task(
     return stage_spec(stage).load()(ctx)
 
 
-def _map(task_: Any, *args: Any) -> list[Any]:
-    """Submit one task per item of the last argument and wait for all, in order."""
+def _documents(result: Any) -> int:
+    """Documents a task's summary (or list of summaries) counts as read."""
+    summaries = result if isinstance(result, list) else [result]
+    return sum(s.get("stats", {}).get("docs_in", 0) for s in summaries if isinstance(s, dict))
+
+
+def _map(task_: Any, *args: Any, label: str = "", unit: str = "partitions") -> list[Any]:
+    """Submit one task per item of the last argument and wait for all, in order; on a terminal,
+    a progress line every few seconds (done/total, rate, documents)."""
     *fixed, items = args
     futures = [task_.submit(*fixed, item) for item in items]
-    return [future.result() for future in futures]
+    progress = Progress(label or task_.name, len(futures), unit)
+    results = []
+    for future in futures:
+        results.append(future.result())
+        progress.update(1, _documents(results[-1]))
+    return results
 
 
 # -- how each kind of work runs: (run, spec, config, parts, title) -> partition summaries or the
@@ -123,19 +136,21 @@ def _run_ingest(root: str, spec: StageSpec, config: RunConfig, parts: list[str],
     units = plan_units(config.sources, config.base_dir)
     get_run_logger().info("[ingest] %d units from %d sources", len(units), len(config.sources))
     # a unit may write several partitions
-    return [s for unit in _map(ingest_task, root, config, units) for s in unit]
+    done = _map(ingest_task, root, config, units, label="ingest", unit="units")
+    return [s for unit in done for s in unit]
 
 
 def _run_filter(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
-    return _map(filter_task, root, config, spec.name, parts)
+    return _map(filter_task, root, config, spec.name, parts, label=spec.name)
 
 
 def _run_dedup(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
     """Signatures per partition -> buckets per band -> one cluster step -> apply per partition."""
-    _map(dedup_signature_task, root, config, parts)
-    _map(dedup_bucket_task, root, config, parts, dedup_steps.bucket_keys(config))
+    _map(dedup_signature_task, root, config, parts, label="dedup signatures")
+    keys = dedup_steps.bucket_keys(config)
+    _map(dedup_bucket_task, root, config, parts, keys, label="dedup buckets", unit="bands")
     dedup_cluster_task(root, config, parts)
-    return _map(dedup_apply_task, root, config, parts)
+    return _map(dedup_apply_task, root, config, parts, label="dedup")
 
 
 def _run_whole(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
