@@ -132,8 +132,17 @@ def _map(task_: Any, *args: Any, label: str = "", unit: str = "partitions") -> l
 
 # -- how each kind of work runs: (run, spec, config, parts, title) -> partition summaries or the
 # -- whole-run stage's summary
-def _run_ingest(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
+def _run_ingest(
+    root: str,
+    spec: StageSpec,
+    config: RunConfig,
+    parts: list[str],
+    title: str,
+    only_units: list[str] | None = None,
+) -> Any:
     units = plan_units(config.sources, config.base_dir)
+    if only_units is not None:
+        units = [unit for unit in units if unit.part in set(only_units)]
     get_run_logger().info("[ingest] %d units from %d sources", len(units), len(config.sources))
     # a unit may write several partitions
     done = _map(ingest_task, root, config, units, label="ingest", unit="units")
@@ -179,9 +188,14 @@ def _flow_run_name() -> str:
 
 @flow(name="gristmill-run", flow_run_name=_flow_run_name)
 def run_chain(
-    config: RunConfig, out: str, until: str = "card", title: str = "gristmill run"
+    config: RunConfig,
+    out: str,
+    until: str = "card",
+    title: str = "gristmill run",
+    only_units: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run the stages of ``config`` into run directory ``out``, stopping after ``until``."""
+    """Run the stages of ``config`` into run directory ``out``, stopping after ``until``;
+    ``only_units`` (partition prefixes of ingest's units) restricts ingest to those units."""
     logger = get_run_logger()
     specs = stages_until(until)
     run = RunDir(out)
@@ -202,7 +216,10 @@ def run_chain(
     for spec in specs:
         started = time.perf_counter()
         run.update_manifest(stages={spec.name: {"status": "running"}})
-        outcome = WORK[spec.work](root, spec, config, parts, title)
+        if spec.work == "ingest":
+            outcome = _run_ingest(root, spec, config, parts, title, only_units)
+        else:
+            outcome = WORK[spec.work](root, spec, config, parts, title)
         if spec.documents:
             summaries: list[dict[str, Any]] = outcome
             extra = dedup_steps.stage_extra(run, config) if spec.work == "dedup" else None

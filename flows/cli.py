@@ -63,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default=DEMO_OUT, help=f"run directory (default {DEMO_OUT})")
     common(demo)
     commands.add_parsers(sub)
+    sched = sub.add_parser(
+        "schedule", help="serve a config as a Prefect deployment with a cron schedule"
+    )
+    sched.add_argument("--config", required=True, help="YAML run config")
+    sched.add_argument(
+        "--out", required=True, metavar="RUN_ROOT", help="each run writes a dated folder here"
+    )
+    sched.add_argument("--cron", required=True, help='cron schedule, e.g. "0 3 * * *"')
+    sched.add_argument("--name", default=None, help="deployment name (default: the config's)")
+    sched.add_argument("--until", default="card", choices=STAGES, metavar="STAGE")
     return parser
 
 
@@ -195,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as error:
             return _fail(describe_os_error(error), 3)
     out = Path(args.out)
+    if args.command == "schedule":
+        return _schedule(args, out)
     previous = stopping.install(out)
     try:
         return _run(args, out)
@@ -214,6 +226,27 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"internal error: {type(error).__name__}: {error}{where}", 1)
     finally:
         stopping.restore(previous)
+
+
+def _schedule(args: argparse.Namespace, root: Path) -> int:
+    """`gristmill schedule`: serve the deployment until stopped (Ctrl-C or SIGTERM)."""
+    config_path = Path(args.config)
+    name = args.name or config_path.stem
+    try:
+        from flows.schedule import serve_schedule
+
+        print(
+            f"gristmill: serving deployment gristmill-scheduled/{name} ({args.cron}); runs "
+            f"write dated folders under {root}"
+        )
+        serve_schedule(config_path, root, args.cron, name, args.until)
+    except UserFacingError as error:
+        return _fail(str(error), 2)
+    except OSError as error:
+        return _fail(describe_os_error(error), 3)
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 def _fail(message: str, status: int) -> int:
