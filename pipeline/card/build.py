@@ -230,7 +230,8 @@ def draw_plots(run: RunDir, config: RunConfig, card: dict[str, Any], final: list
 
 
 def _image(card: dict[str, Any], name: str, alt: str, prefix: str) -> str:
-    return f"\n![{alt}]({prefix}{name})\n" if name in card.get("plots", []) else ""
+    # a blank line first: a line right after a table would be read as one of its rows
+    return f"\n\n![{alt}]({prefix}{name})\n" if name in card.get("plots", []) else ""
 
 
 def _dedup_text(card: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ when the run directory is published with this card as its README).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 import yaml
@@ -68,11 +69,24 @@ def licenses(config: RunConfig) -> dict[str, Any]:
     return out
 
 
-def languages(documents_by_lang: dict[str, int], kinds: dict[str, int]) -> list[str]:
+def languages(run: RunDir, documents_stage: str) -> list[str]:
     """The prose languages (ISO 639 codes) of the final documents, most documents first, and
-    `code` when there is source code."""
-    langs = [lang for lang in documents_by_lang if _ISO_639.match(lang)]
-    return langs + (["code"] if kinds.get("code") else [])
+    `code` when there is source code (whose `lang` is its programming language)."""
+    import pyarrow.parquet as pq
+
+    counts: Counter[str] = Counter()
+    code = False
+    record = run.stage_record(documents_stage) or {}
+    for part in sorted(record.get("partitions", {})):
+        table = pq.read_table(run.kept_path(documents_stage, part), columns=["kind", "lang"])
+        for kind, lang in zip(
+            *(table.column(c).to_pylist() for c in ("kind", "lang")), strict=True
+        ):
+            if kind == "code":
+                code = True
+            elif lang and _ISO_639.match(lang):
+                counts[lang] += 1
+    return [lang for lang, _ in counts.most_common()] + (["code"] if code else [])
 
 
 def size_category(documents: int) -> str:
@@ -128,7 +142,7 @@ def front_matter(
     tasks = sorted({OBJECTIVE_TASKS.get(o, "text-generation") for o in objectives})
     return {
         **licenses(config),
-        "language": languages(composition.get("documents_by_lang", {}), kinds),
+        "language": languages(run, documents_stage),
         "size_categories": [size_category(sum(kinds.values()))],
         "task_categories": tasks,
         "pretty_name": card["title"],
