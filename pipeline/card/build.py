@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from importlib import resources
+from pathlib import Path
 from string import Template
 from typing import Any
 
@@ -184,13 +185,13 @@ def build_card(run: RunDir, config: RunConfig, title: str = "gristmill run") -> 
     return card
 
 
-def _final_parts(run: RunDir) -> list:
+def _final_parts(run: RunDir) -> list[Path]:
     """The kept Parquet files of the last document stage, in run order."""
     record = run.stage_record(DOCUMENT_STAGES[-1]) or {}
     return [run.kept_path(DOCUMENT_STAGES[-1], p) for p in sorted(record.get("partitions", {}))]
 
 
-def _cluster_sizes(files: list) -> list[int]:
+def _cluster_sizes(files: list[Path]) -> list[int]:
     """The size of every duplicate cluster whose kept document is in the final set."""
     sizes: list[int] = []
     for path in files:
@@ -200,7 +201,9 @@ def _cluster_sizes(files: list) -> list[int]:
     return sizes
 
 
-def draw_plots(run: RunDir, config: RunConfig, card: dict[str, Any], final: list) -> list[str]:
+def draw_plots(
+    run: RunDir, config: RunConfig, card: dict[str, Any], final: list[Path]
+) -> list[str]:
     """Every plot the run has data for, as `card/<name>.png`; their names, in card order."""
     path = run.card_plot_path
     names = plots.draw(

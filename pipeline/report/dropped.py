@@ -7,6 +7,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from pipeline.card.markup import one_line
 from pipeline.report.runs import RunInspectError, document_stage, open_run
 from pipeline.report.text import table
 
@@ -14,11 +15,8 @@ EXCERPT_CHARS = 160
 
 
 def excerpt(text: str, chars: int = EXCERPT_CHARS) -> str:
-    """The start of ``text`` on one line: whitespace runs (newlines too) folded to one space,
-    other control characters shown as ``?``."""
-    folded = " ".join(text[: chars * 2].split())
-    folded = "".join(c if c.isprintable() else "?" for c in folded)
-    return folded if len(folded) <= chars else folded[: chars - 1] + "…"
+    """The start of ``text`` on one line (see :func:`pipeline.card.markup.one_line`)."""
+    return one_line(text, chars)
 
 
 def dropped(

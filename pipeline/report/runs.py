@@ -8,7 +8,7 @@ from typing import Any
 from pipeline.config import RunConfig
 from pipeline.errors import UserFacingError
 from pipeline.rundir import RunDir
-from pipeline.stages import DOCUMENT_STAGES, STAGES
+from pipeline.stages import DOCUMENT_STAGES
 
 
 class RunInspectError(UserFacingError):
@@ -41,12 +41,6 @@ def document_stage(name: str) -> str:
         raise RunInspectError(
             f"stage {name!r} has no documents; document stages are: {', '.join(DOCUMENT_STAGES)}"
         )
-    return name
-
-
-def any_stage(name: str) -> str:
-    if name not in STAGES:
-        raise RunInspectError(f"unknown stage {name!r}; stages are: {', '.join(STAGES)}")
     return name
 
 
