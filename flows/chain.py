@@ -17,6 +17,7 @@ the new work.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -117,17 +118,29 @@ def _documents(result: Any) -> int:
     return sum(s.get("stats", {}).get("docs_in", 0) for s in summaries if isinstance(s, dict))
 
 
-def _map(task_: Any, *args: Any, label: str = "", unit: str = "partitions") -> list[Any]:
+def _map(
+    task_: Any,
+    *args: Any,
+    label: str = "",
+    unit: str = "partitions",
+    sizes: list[int] | None = None,
+) -> list[Any]:
     """Submit one task per item of the last argument and wait for all, in order; on a terminal,
-    a progress line every few seconds (done/total, rate, documents)."""
+    a progress line every few seconds (done/total, rate, documents, and the bytes read when each
+    item's ``sizes`` are given)."""
     *fixed, items = args
     futures = [task_.submit(*fixed, item) for item in items]
     progress = Progress(label or task_.name, len(futures), unit)
     results = []
-    for future in futures:
+    for index, future in enumerate(futures):
         results.append(future.result())
-        progress.update(1, _documents(results[-1]))
+        progress.update(1, _documents(results[-1]), sizes[index] if sizes else 0)
     return results
+
+
+def _unit_bytes(unit: WorkUnit) -> int:
+    """Bytes on disk of a unit's files (0 for a folder or a dataset split)."""
+    return sum(os.path.getsize(path) if os.path.isfile(path) else 0 for path, _ in unit.members)
 
 
 # -- how each kind of work runs: (run, spec, config, parts, title) -> partition summaries or the
@@ -145,7 +158,8 @@ def _run_ingest(
         units = [unit for unit in units if unit.part in set(only_units)]
     get_run_logger().info("[ingest] %d units from %d sources", len(units), len(config.sources))
     # a unit may write several partitions
-    done = _map(ingest_task, root, config, units, label="ingest", unit="units")
+    sizes = [_unit_bytes(unit) for unit in units]
+    done = _map(ingest_task, root, config, units, label="ingest", unit="units", sizes=sizes)
     return [s for unit in done for s in unit]
 
 

@@ -34,15 +34,18 @@ class Progress:
         self.enabled = force or _is_terminal(self.stream)
         self.done = 0
         self.documents = 0
+        self.bytes = 0
         self.started = time.monotonic()
         self.last = self.started
         self._lock = threading.Lock()
 
-    def update(self, done: int = 1, documents: int = 0) -> None:
-        """Count ``done`` more units (and ``documents`` more documents); maybe write a line."""
+    def update(self, done: int = 1, documents: int = 0, nbytes: int = 0) -> None:
+        """Count ``done`` more units (and ``documents`` more documents, ``nbytes`` more bytes
+        read); maybe write a line."""
         with self._lock:
             self.done += done
             self.documents += documents
+            self.bytes += nbytes
             now = time.monotonic()
             if self.enabled and (now - self.last >= self.interval or self.done == self.total):
                 self.last = now
@@ -54,9 +57,21 @@ class Progress:
         text = (
             f"[{self.label}] {self.done:,}/{self.total:,} {self.unit} ({self.done / elapsed:.1f}/s"
         )
+        if self.bytes:
+            text += (
+                f"; {self.bytes / 2**20:,.1f} MiB read, {self.bytes / 2**20 / elapsed:.1f} MiB/s"
+            )
         if self.documents:
             text += f"; {self.documents:,} documents, {self.documents / elapsed:,.0f}/s"
         return text + f", {elapsed:.0f}s)"
+
+
+def _size(nbytes: float) -> str:
+    """Bytes as KiB, MiB or GiB with one decimal."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:,.1f} {unit}"
+    return f"{nbytes / 2**10:,.1f} KiB"
 
 
 def _is_terminal(stream: TextIO) -> bool:

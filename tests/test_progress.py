@@ -29,3 +29,10 @@ def test_quiet_when_not_a_terminal() -> None:
     progress.update()
     progress.update()
     assert out.getvalue() == ""
+
+
+def test_bytes_read_are_shown() -> None:
+    out = _Terminal()
+    progress = Progress("ingest", 2, unit="units", stream=out, interval=0)
+    progress.update(1, documents=5, nbytes=3 * 2**20)
+    assert "[ingest] 1/2 units (" in out.getvalue() and "3.0 MiB read" in out.getvalue()
