@@ -1,4 +1,6 @@
-"""The `gristmill` command: `run` a config through the chain, or run the embedded `demo`."""
+"""The `gristmill` command: `run` a config through the chain, run the embedded `demo`,
+`schedule` a config as a Prefect deployment, or inspect runs (`show`, `stats`, `dropped`,
+`diff`, `check`; see :mod:`flows.commands`)."""
 
 from __future__ import annotations
 

@@ -204,3 +204,50 @@ def test_schedule_serves_runs_that_do_only_new_work(prefect_server: dict, tmp_pa
     assert dedup["counts"]["dropped"].get("near_duplicate") == 1
     assert dedup["clusters"]["dropped_for_previous_runs"] == 1
     assert dedup["clusters"]["previous_runs"] == [str(runs[0].resolve())]
+
+
+def test_schedule_with_a_bad_config_is_one_line(tmp_path: Path, capsys) -> None:
+    from flows.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources: []\n")
+    argv = [
+        "schedule",
+        "--config",
+        str(bad),
+        "--out",
+        str(tmp_path / "runs"),
+        "--cron",
+        "0 3 * * *",
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gristmill: {bad}: invalid run config") and "Traceback" not in err
+
+
+def test_scheduled_run_dirs_and_unseen_inputs(tmp_path: Path) -> None:
+    """Dated directories never collide; a run reads only inputs no earlier run recorded."""
+    from datetime import UTC, datetime
+
+    from pipeline.config import load_config
+
+    when = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    first = schedule.new_run_dir(tmp_path / "runs", when)
+    second = schedule.new_run_dir(tmp_path / "runs", when)
+    assert (first.name, second.name) == ("2026-12-01T030000Z", "2026-12-01T030000Z-2")
+    _docs_file(tmp_path / "in" / "web" / "a.jsonl", ["one document"])
+    config = load_config(_config(tmp_path / "in"))
+    units, keys = schedule.new_units(config, [])
+    assert len(units) == 1 and len(keys) == 1
+    RunDir(first).update_manifest(**{schedule.INPUTS_FIELD: keys})
+    RunDir(first).write_stage_record("dedup", {"stage": "dedup", "partitions": {}})
+    earlier = schedule.earlier_runs(tmp_path / "runs")
+    assert earlier == [first.resolve()]
+    assert schedule.new_units(config, earlier) == ([], [])
+    _docs_file(tmp_path / "in" / "web" / "b.jsonl", ["another document"])
+    config = load_config(_config(tmp_path / "in"))
+    units, _ = schedule.new_units(config, earlier)
+    assert [u.rel_path for u in units] == ["web/b.jsonl"]
+    assert schedule.with_previous_runs(config, earlier).dedup.previous_runs == [
+        str(first.resolve())
+    ]
