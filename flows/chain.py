@@ -17,6 +17,7 @@ the new work.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,10 +26,12 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows import visibility
 from pipeline import __version__
 from pipeline.config import RunConfig
 from pipeline.hashing import stable_hash
 from pipeline.ingest.plan import WorkUnit, plan_units
+from pipeline.progress import Progress
 from pipeline.rundir import RunDir
 from pipeline.schema import SCHEMA_VERSION
 from pipeline.stages import StageSpec, stages_until
@@ -109,32 +112,68 @@ def whole_run_task(
     return stage_spec(stage).load()(ctx)
 
 
-def _map(task_: Any, *args: Any) -> list[Any]:
-    """Submit one task per item of the last argument and wait for all, in order."""
+def _documents(result: Any) -> int:
+    """Documents a task's summary (or list of summaries) counts as read."""
+    summaries = result if isinstance(result, list) else [result]
+    return sum(s.get("stats", {}).get("docs_in", 0) for s in summaries if isinstance(s, dict))
+
+
+def _map(
+    task_: Any,
+    *args: Any,
+    label: str = "",
+    unit: str = "partitions",
+    sizes: list[int] | None = None,
+) -> list[Any]:
+    """Submit one task per item of the last argument and wait for all, in order; on a terminal,
+    a progress line every few seconds (done/total, rate, documents, and the bytes read when each
+    item's ``sizes`` are given)."""
     *fixed, items = args
     futures = [task_.submit(*fixed, item) for item in items]
-    return [future.result() for future in futures]
+    progress = Progress(label or task_.name, len(futures), unit)
+    results = []
+    for index, future in enumerate(futures):
+        results.append(future.result())
+        progress.update(1, _documents(results[-1]), sizes[index] if sizes else 0)
+    return results
+
+
+def _unit_bytes(unit: WorkUnit) -> int:
+    """Bytes on disk of a unit's files (0 for a folder or a dataset split)."""
+    return sum(os.path.getsize(path) if os.path.isfile(path) else 0 for path, _ in unit.members)
 
 
 # -- how each kind of work runs: (run, spec, config, parts, title) -> partition summaries or the
 # -- whole-run stage's summary
-def _run_ingest(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
+def _run_ingest(
+    root: str,
+    spec: StageSpec,
+    config: RunConfig,
+    parts: list[str],
+    title: str,
+    only_units: list[str] | None = None,
+) -> Any:
     units = plan_units(config.sources, config.base_dir)
+    if only_units is not None:
+        units = [unit for unit in units if unit.part in set(only_units)]
     get_run_logger().info("[ingest] %d units from %d sources", len(units), len(config.sources))
     # a unit may write several partitions
-    return [s for unit in _map(ingest_task, root, config, units) for s in unit]
+    sizes = [_unit_bytes(unit) for unit in units]
+    done = _map(ingest_task, root, config, units, label="ingest", unit="units", sizes=sizes)
+    return [s for unit in done for s in unit]
 
 
 def _run_filter(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
-    return _map(filter_task, root, config, spec.name, parts)
+    return _map(filter_task, root, config, spec.name, parts, label=spec.name)
 
 
 def _run_dedup(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
     """Signatures per partition -> buckets per band -> one cluster step -> apply per partition."""
-    _map(dedup_signature_task, root, config, parts)
-    _map(dedup_bucket_task, root, config, parts, dedup_steps.bucket_keys(config))
+    _map(dedup_signature_task, root, config, parts, label="dedup signatures")
+    keys = dedup_steps.bucket_keys(config)
+    _map(dedup_bucket_task, root, config, parts, keys, label="dedup buckets", unit="bands")
     dedup_cluster_task(root, config, parts)
-    return _map(dedup_apply_task, root, config, parts)
+    return _map(dedup_apply_task, root, config, parts, label="dedup")
 
 
 def _run_whole(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
@@ -155,11 +194,22 @@ def _section_json(spec: StageSpec, config: RunConfig) -> Any:
     return config.section(spec.section).model_dump(mode="json") if spec.section else None
 
 
-@flow(name="gristmill-run")
+def _flow_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    return visibility.run_name(flow_run.parameters.get("out", "run"))
+
+
+@flow(name="gristmill-run", flow_run_name=_flow_run_name)
 def run_chain(
-    config: RunConfig, out: str, until: str = "card", title: str = "gristmill run"
+    config: RunConfig,
+    out: str,
+    until: str = "card",
+    title: str = "gristmill run",
+    only_units: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run the stages of ``config`` into run directory ``out``, stopping after ``until``."""
+    """Run the stages of ``config`` into run directory ``out``, stopping after ``until``;
+    ``only_units`` (partition prefixes of ingest's units) restricts ingest to those units."""
     logger = get_run_logger()
     specs = stages_until(until)
     run = RunDir(out)
@@ -181,7 +231,10 @@ def run_chain(
     for spec in specs:
         started = time.perf_counter()
         run.update_manifest(stages={spec.name: {"status": "running"}})
-        outcome = WORK[spec.work](root, spec, config, parts, title)
+        if spec.work == "ingest":
+            outcome = _run_ingest(root, spec, config, parts, title, only_units)
+        else:
+            outcome = WORK[spec.work](root, spec, config, parts, title)
         if spec.documents:
             summaries: list[dict[str, Any]] = outcome
             extra = dedup_steps.stage_extra(run, config) if spec.work == "dedup" else None
@@ -212,4 +265,8 @@ def run_chain(
         logger.info(
             "[%s] %s in %.1fs", spec.name, "skipped (up to date)" if skipped else "done", seconds
         )
+    try:
+        visibility.publish_artifacts(run)
+    except Exception as error:  # the UI's view of a run must never fail the run
+        logger.warning("could not publish the run's artifacts to Prefect: %s", error)
     return results

@@ -1,5 +1,6 @@
-"""The `gristmill` command: `run` a config through the chain, run the embedded `demo`, or
-`train` a model on shards already built."""
+"""The `gristmill` command: `run` a config through the chain, run the embedded `demo`, `train` a
+model on shards already built, `schedule` a config as a Prefect deployment, or inspect runs
+(`show`, `stats`, `dropped`, `diff`, `check`; see :mod:`flows.commands`)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flows import prefect_env, stopping
+from flows import commands, prefect_env, stopping
 from flows.console import log_traceback, quiet_console
 
 # Before anything imports Prefect: its embedded server's start-up limit and telemetry off.
 prefect_env.configure()
 
+from pipeline import __version__  # noqa: E402
 from pipeline.config import RunConfig, load_config  # noqa: E402
 from pipeline.errors import UserFacingError  # noqa: E402
 from pipeline.rundir import RunDir  # noqa: E402
@@ -29,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gristmill", description="Corpus preparation and pretraining, stage by stage."
     )
+    parser.add_argument("--version", action="version", version=f"gristmill {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -69,6 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--resume", action="store_true", help="insist on continuing from a checkpoint in --out"
     )
+    commands.add_parsers(sub)
+    sched = sub.add_parser(
+        "schedule", help="serve a config as a Prefect deployment with a cron schedule"
+    )
+    sched.add_argument("--config", required=True, help="YAML run config")
+    sched.add_argument(
+        "--out", required=True, metavar="RUN_ROOT", help="each run writes a dated folder here"
+    )
+    sched.add_argument("--cron", required=True, help='cron schedule, e.g. "0 3 * * *"')
+    sched.add_argument("--name", default=None, help="deployment name (default: the config's)")
+    sched.add_argument("--until", default="card", choices=STAGES, metavar="STAGE")
     return parser
 
 
@@ -106,11 +120,15 @@ def demo_config(out: Path) -> Path:
 def execute(
     config: RunConfig, out: Path, until: str, runner: str, workers: int | None, title: str
 ) -> dict[str, Any]:
+    from prefect import tags
+
     from flows.chain import run_chain
     from flows.runners import make_task_runner
+    from flows.visibility import run_tags
 
     flow_ = run_chain.with_options(task_runner=make_task_runner(runner, workers))
-    return flow_(config, str(out), until=until, title=title)
+    with tags(*run_tags(config, until)):
+        return flow_(config, str(out), until=until, title=title)
 
 
 def report(out: Path, results: dict[str, Any]) -> None:
@@ -204,7 +222,16 @@ def main(argv: list[str] | None = None) -> int:
     environment (a full disk, a read-only folder, Prefect not starting), 1 for a defect of
     gristmill (its traceback is in the run's log file)."""
     args = _parser().parse_args(argv)
+    if args.command in commands.INSPECT_COMMANDS:
+        try:
+            return commands.inspect(args)
+        except UserFacingError as error:
+            return _fail(str(error), 2)
+        except OSError as error:
+            return _fail(describe_os_error(error), 3)
     out = Path(args.out)
+    if args.command == "schedule":
+        return _schedule(args, out)
     previous = stopping.install(out)
     try:
         return _run(args, out)
@@ -224,6 +251,27 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"internal error: {type(error).__name__}: {error}{where}", 1)
     finally:
         stopping.restore(previous)
+
+
+def _schedule(args: argparse.Namespace, root: Path) -> int:
+    """`gristmill schedule`: serve the deployment until stopped (Ctrl-C or SIGTERM)."""
+    config_path = Path(args.config)
+    name = args.name or config_path.stem
+    try:
+        from flows.schedule import serve_schedule
+
+        print(
+            f"gristmill: serving deployment gristmill-scheduled/{name} ({args.cron}); runs "
+            f"write dated folders under {root}"
+        )
+        serve_schedule(config_path, root, args.cron, name, args.until)
+    except UserFacingError as error:
+        return _fail(str(error), 2)
+    except OSError as error:
+        return _fail(describe_os_error(error), 3)
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 def _fail(message: str, status: int) -> int:

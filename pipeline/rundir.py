@@ -7,10 +7,11 @@ RUN_DIR/
   <stage>/_done/<part>.json          # completion marker: fingerprint, output hashes, stats
   <stage>/_stage.json                # the stage's config, inputs, merged counts, timings
   dropped/<stage>/<part>.parquet     # dropped documents with their `reason`
-  tokenizer/tokenizer.json
+  tokenizer/tokenizer.json           # + tokenizer_config.json, special_tokens_map.json
   shards/<objective>/                # training shards and their manifest
   train/checkpoint.pt  train/metrics.jsonl
-  card/README.md  card/card.json
+  card/README.md  card/card.json  card/*.png   # the data card, its JSON and its plots
+  README.md                          # the card again, as the dataset's README at its root
 ```
 
 Every path of a run is named here, by a method or property of :class:`RunDir`; no other module
@@ -159,8 +160,21 @@ class RunDir:
         return self.root / "logs" / "gristmill.log"
 
     @property
+    def tokenizer_dir(self) -> Path:
+        """The tokenizer folder: `AutoTokenizer.from_pretrained` loads it."""
+        return self.root / "tokenizer"
+
+    @property
     def tokenizer_path(self) -> Path:
-        return self.root / "tokenizer" / "tokenizer.json"
+        return self.tokenizer_dir / "tokenizer.json"
+
+    @property
+    def tokenizer_hf_paths(self) -> tuple[Path, Path]:
+        """`tokenizer_config.json` and `special_tokens_map.json`, beside `tokenizer.json`."""
+        return (
+            self.tokenizer_dir / "tokenizer_config.json",
+            self.tokenizer_dir / "special_tokens_map.json",
+        )
 
     @property
     def shards_dir(self) -> Path:
@@ -189,6 +203,16 @@ class RunDir:
     def card_paths(self) -> tuple[Path, Path]:
         """The card as Markdown and as JSON."""
         return self.card_dir / "README.md", self.card_dir / "card.json"
+
+    def card_plot_path(self, name: str) -> Path:
+        """One PNG plot of the card (``name`` ends in `.png`)."""
+        return self.card_dir / name
+
+    @property
+    def dataset_readme_path(self) -> Path:
+        """The card at the run's root: the README of the run directory published as a dataset
+        (its `configs` paths are relative to the run directory)."""
+        return self.root / "README.md"
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the run directory, as records store it."""

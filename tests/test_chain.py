@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from flows.cli import main
 from pipeline.hashing import file_sha256
@@ -16,16 +15,6 @@ from pipeline.stages import DOCUMENT_STAGES
 from tests.corpus_fixtures import write_config, write_corpus
 
 FUNNEL = DOCUMENT_STAGES
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> dict:
-    folder = tmp_path_factory.mktemp("chain")
-    corpus = write_corpus(folder / "in")
-    config = write_config(folder / "in", corpus["config"])
-    out = folder / "run"
-    assert main(["run", "--config", str(config), "--out", str(out)]) == 0
-    return {"out": out, "config": config, "expected": corpus["expected"]}
 
 
 def _rows(folder: Path) -> int:

@@ -21,7 +21,7 @@ from pipeline.rundir import RunDir
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)  # a five-number view of each distribution
 
 
-def _read_signals(paths: list[Path], columns: list[str]) -> dict[str, np.ndarray]:
+def read_signals(paths: list[Path], columns: list[str]) -> dict[str, np.ndarray]:
     arrays: dict[str, list[np.ndarray]] = {c: [] for c in columns}
     for path in paths:
         present = [c for c in columns if c in pq.read_schema(path).names]
@@ -39,7 +39,7 @@ def signal_summary(run: RunDir, config: QualityConfig) -> list[dict[str, Any]]:
     paths = sorted(run.stage_dir("quality").glob("*.parquet"))
     paths += sorted((run.root / "dropped" / "quality").glob("*.parquet"))
     rules = thresholds(config)
-    values = _read_signals(paths, sorted({r["signal"] for r in rules}))
+    values = read_signals(paths, sorted({r["signal"] for r in rules}))
     out = []
     for rule in rules:
         measured = values.get(rule["signal"], np.empty(0))

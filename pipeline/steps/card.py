@@ -11,15 +11,20 @@ STAGE = "card"
 
 
 def step(ctx: RunContext) -> dict[str, Any]:
-    """Write `card/README.md` and `card/card.json` (skipped when up to date)."""
+    """Write `card/README.md`, `card/card.json`, the plots and the run's `README.md` (skipped
+    when up to date)."""
     from pipeline.card.build import build_card, card_inputs
 
     run = ctx.run
     fp = fingerprint(STAGE, card_inputs(run), ctx.title)
-    paths = list(run.card_paths)
+    paths = [*run.card_paths, run.dataset_readme_path]
 
     def work() -> dict[str, Any]:
-        build_card(run, ctx.config, title=ctx.title)
-        return {"paths": [run.relative(p) for p in paths]}
+        ctx.say("[card] writing the data card and its plots")
+        card = build_card(run, ctx.config, title=ctx.title)
+        return {"paths": [run.relative(p) for p in paths], "plots": card.get("plots", [])}
 
-    return run_once(run, STAGE, fp, paths, work)
+    def intact(record: dict[str, Any]) -> bool:
+        return all(run.card_plot_path(name).is_file() for name in record.get("plots", []))
+
+    return run_once(run, STAGE, fp, paths, work, intact=intact)
