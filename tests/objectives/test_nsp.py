@@ -178,3 +178,7 @@ def test_nsp_shards_keep_the_contract_rebuild_identically_and_train(
                 is_val_doc(d, 0.1) == (split == "val") for d in table.column(name).to_pylist()
             )
     check_trains(built / "nsp", tmp_path / "train", "nsp")
+    records = [json.loads(line) for line in (tmp_path / "train" / "metrics.jsonl").open()]
+    assert all({"mlm_loss", "nsp_loss"} <= set(r) for r in records)
+    for r in records:
+        assert r["loss"] == pytest.approx(r["mlm_loss"] + r["nsp_loss"], rel=1e-4)
