@@ -56,7 +56,7 @@ from trainer.checkpoint import (
 )
 from trainer.config import TrainConfig
 from trainer.distributed import DistInfo, init_distributed, resolve_device
-from trainer.model import HEADS, ModelConfig, TransformerLM, count_parameters
+from trainer.model import HEAD_SETTINGS, HEADS, ModelConfig, TransformerLM, count_parameters
 from trainer.objectives import Batch, LossOutput, TrainObjective, get_objective
 from trainer.outputs import CHECKPOINT_NAME, METRICS_NAME
 from trainer.resume import ResumeSearch, find_resume_point, manifest_sha256, run_identity
@@ -153,6 +153,7 @@ def model_config_for(
         pad_id=manifest.pad_id,
         ignore_index=manifest.ignore_index,
         causal=objective.family == "decoder",
+        **{k: v for head in objective.heads for k, v in HEAD_SETTINGS.get(head, {}).items()},
     )
 
 

@@ -11,7 +11,11 @@ positions come from them, and no token attends to another document (a block-diag
 `forward(input_ids)` returns logits; `forward(input_ids, labels)` returns the mean cross-entropy
 over positions whose label is not `ignore_index`, projecting only those positions onto the
 vocabulary (about 15% of them for MLM), which saves most of the head's work. Objectives
-(trainer.objectives) pick the family and the head (`HEADS`) they need.
+(trainer.objectives) pick the family and the heads (`HEADS`) they need.
+
+The "nsp" head is BERT's: segment embeddings (`token_type_ids`) added to the input, and a pooler
+(the first token's final hidden state -> dense -> tanh) feeding a classifier over `n_classes`;
+`forward(..., next_sentence_label=...)` then returns both losses, LM and classification.
 """
 
 from __future__ import annotations
@@ -23,8 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: The heads this model family provides: "lm", the vocabulary projection tied to the embedding.
-HEADS = frozenset({"lm"})
+#: The heads this model family provides, each with the `ModelConfig` fields it sets: "lm", the
+#: vocabulary projection tied to the embedding; "nsp", BERT's two segments (A, B) and a pooler +
+#: 2-way classifier (is B the next segment / are the segments in order).
+HEAD_SETTINGS: dict[str, dict[str, int]] = {
+    "lm": {},
+    "nsp": {"type_vocab_size": 2, "n_classes": 2},
+}
+HEADS = frozenset(HEAD_SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,10 @@ class ModelConfig:
     pad_id: int = 0
     ignore_index: int = -100
     causal: bool = False
+    # Segment embeddings (BERT: 2, A and B); 0 = none, the model ignores token_type_ids.
+    type_vocab_size: int = 0
+    # Classes of the pooler's classifier (BERT's NSP: 2); 0 = no pooler and no classifier.
+    n_classes: int = 0
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -108,6 +122,11 @@ class TransformerLM(nn.Module):
         self.ln_f = nn.LayerNorm(cfg.d_model)
         # The head's weight is tok_emb.weight (used through F.linear); only its bias is its own.
         self.head_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        self.type_emb = (
+            nn.Embedding(cfg.type_vocab_size, cfg.d_model) if cfg.type_vocab_size else None
+        )
+        self.pooler = nn.Linear(cfg.d_model, cfg.d_model) if cfg.n_classes else None
+        self.classifier = nn.Linear(cfg.d_model, cfg.n_classes) if cfg.n_classes else None
         self.apply(self._init_weights)
         # GPT-2's scaled init for the projections that write into the residual stream.
         for block in self.blocks:
@@ -152,6 +171,7 @@ class TransformerLM(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Final-LayerNorm hidden states, (batch, length, d_model)."""
         length = input_ids.shape[1]
@@ -160,7 +180,11 @@ class TransformerLM(nn.Module):
         positions = (
             torch.arange(length, device=input_ids.device) if position_ids is None else position_ids
         )
-        x = self.drop(self.tok_emb(input_ids) + self.pos_emb(positions))
+        x = self.tok_emb(input_ids) + self.pos_emb(positions)
+        if self.type_emb is not None:
+            segments = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+            x = x + self.type_emb(segments)
+        x = self.drop(x)
         mask = self.attention_mask(input_ids, attention_mask, position_ids)
         for block in self.blocks:
             x = block(x, mask)
@@ -169,6 +193,12 @@ class TransformerLM(nn.Module):
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return F.linear(hidden, self.tok_emb.weight, self.head_bias)
 
+    def classify(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The classifier's logits (batch, n_classes) from the pooled first token."""
+        if self.pooler is None or self.classifier is None:
+            raise ValueError("this model has no classification head (n_classes is 0)")
+        return self.classifier(torch.tanh(self.pooler(hidden[:, 0])))
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -176,15 +206,20 @@ class TransformerLM(nn.Module):
         *,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        next_sentence_label: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits (batch, length, vocab) without labels; with labels, the mean loss (scalar).
+        """Logits (batch, length, vocab) without labels; with labels, the mean loss (scalar);
+        with `next_sentence_label` too, a (2,) tensor: that loss and the classifier's mean
+        cross-entropy against `next_sentence_label` (one pass, so wrappers such as DDP see one
+        forward).
 
         The loss is cross-entropy of each position's logits against its own label, over
         positions whose label is not `ignore_index`, computed in fp32 (a causal objective passes
         labels already shifted). A batch with no such position gives 0 (with a zero gradient),
         not NaN.
         """
-        hidden = self.hidden(input_ids, attention_mask, position_ids)
+        hidden = self.hidden(input_ids, attention_mask, position_ids, token_type_ids)
         if labels is None:
             return self.logits(hidden)
         labels = labels.long()
@@ -193,7 +228,11 @@ class TransformerLM(nn.Module):
         total = F.cross_entropy(
             logits, labels[take], ignore_index=self.cfg.ignore_index, reduction="sum"
         )
-        return total / take.sum().clamp(min=1)
+        lm_loss = total / take.sum().clamp(min=1)
+        if next_sentence_label is None:
+            return lm_loss
+        class_loss = F.cross_entropy(self.classify(hidden).float(), next_sentence_label.long())
+        return torch.stack([lm_loss, class_loss])
 
 
 def count_parameters(model: nn.Module, *, trainable_only: bool = True) -> int:

@@ -60,15 +60,41 @@ def fixed_list(matrix: np.ndarray, length: int) -> pa.FixedSizeListArray:
 class Vocab:
     """What a builder may know of the tokenizer: its size, and for each id whether the token
     continues the word of the token before it (WordPiece's ``##`` pieces; in byte-level BPE,
-    pieces without the word-start marker). Special tokens never continue a word."""
+    pieces without the word-start marker), and whether a token ends a sentence (see
+    `ends_sentence_table`). Special tokens never continue a word or end a sentence."""
 
     size: int
     continues_word: np.ndarray  # bool, one per id
+    ends_sentence: np.ndarray | None = None  # bool, one per id; None: no sentence boundaries
 
     @classmethod
     def plain(cls, size: int) -> Vocab:
-        """A vocabulary where every token is a word of its own."""
-        return cls(size, np.zeros(size, dtype=bool))
+        """A vocabulary where every token is a word of its own and none ends a sentence."""
+        return cls(size, np.zeros(size, dtype=bool), np.zeros(size, dtype=bool))
+
+
+#: Sentence-final punctuation of the scripts the corpus holds: `.` `!` `?` (Latin, Cyrillic),
+#: Greek's question mark U+037E, CJK full stops and marks, Arabic and Urdu, Devanagari's
+#: dandas, Armenian, Ethiopic, and the ellipsis.
+SENTENCE_END = frozenset(
+    ".!?\u037e\u3002\uff01\uff1f\uff0e\u061f\u06d4\u0964\u0965\u0589\u1362\u2026"
+)
+#: Closing quotes and brackets that may follow the punctuation in the same token.
+_CLOSERS = "\"'\u201d\u2019\u00bb)]}\u300d\u300f"
+
+
+def ends_sentence_table(texts: Sequence[str]) -> np.ndarray:
+    """Whether each token, given as its decoded text, ends a sentence: its text, less trailing
+    closing quotes, brackets and spaces, ends with sentence-final punctuation, or it holds a
+    blank line (two newlines: a paragraph break, and the break between blocks of code)."""
+    table = np.zeros(len(texts), dtype=bool)
+    for index, text in enumerate(texts):
+        if "\n\n" in text:
+            table[index] = True
+            continue
+        core = text.rstrip().rstrip(_CLOSERS)
+        table[index] = bool(core) and core[-1] in SENTENCE_END
+    return table
 
 
 #: Word-start markers of pre-tokenizers that glue a space to the next word: byte-level BPE
@@ -92,7 +118,11 @@ def vocab_of(tokenizer: Any) -> Vocab:
         for token, index in vocab.items():
             continues[index] = not token.startswith(marker)
     continues[:FIRST_REGULAR_ID] = False
-    return Vocab(size, continues)
+    # Each id alone, decoded (byte-level BPE's bytes become text; WordPiece keeps `##`).
+    texts = tokenizer.decode_batch([[i] for i in range(size)], skip_special_tokens=False)
+    ends = ends_sentence_table([t.removeprefix("##") for t in texts])
+    ends[:FIRST_REGULAR_ID] = False
+    return Vocab(size, continues, ends)
 
 
 class RowBuilder(Protocol):

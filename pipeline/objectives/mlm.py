@@ -154,17 +154,39 @@ def mlm_rows_batch(
     keys_of_rows = zip(row_doc_ids, copy.tolist(), chunk.tolist(), strict=True)
     for r, (doc_id, c, k) in enumerate(keys_of_rows):
         draws[r] = np.random.default_rng(row_seed(seed, doc_id, c, k)).random((3, seq_len))
-    keys, action = draws[:, 0], draws[:, 1]
-    random_ids = FIRST_REGULAR_ID + (draws[:, 2] * (vocab_size - FIRST_REGULAR_ID)).astype(np.int32)
-
     position = np.arange(seq_len)
     real = (position >= 1) & (position <= n_real[:, None])  # not [CLS], [SEP] or [PAD]
+    input_ids, labels = mask_rows(original, real, draws, config, vocab_size, continues_word)
+    return MLMRows(input_ids, labels, row_doc_ids, copy, chunk)
+
+
+def mask_rows(
+    original: np.ndarray,
+    real: np.ndarray,
+    draws: np.ndarray,
+    config: MLMConfig,
+    vocab_size: int,
+    continues_word: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """BERT's masking of finished rows: ``(input_ids, labels)``.
+
+    ``original`` holds the rows' ids with their special tokens, ``real`` marks the positions
+    that may be predicted (not `[CLS]`, `[SEP]` or `[PAD]`), and ``draws`` (rows, 3, seq_len)
+    are each row's uniforms: a sort key that chooses the positions, one that chooses the action
+    and one that picks the random replacement. Other objectives (sentence pairs) mask with it.
+    """
+    rows, seq_len = original.shape
+    keys, action = draws[:, 0].copy(), draws[:, 1]
+    random_ids = FIRST_REGULAR_ID + (draws[:, 2] * (vocab_size - FIRST_REGULAR_ID)).astype(np.int32)
+    position = np.arange(seq_len)
     keys[~real] = np.inf  # never chosen before a real token
+    n_real = real.sum(axis=1)
     n_chosen = np.maximum(1, np.rint(n_real * config.mlm_probability)).astype(np.int64)
     if config.max_predictions_per_seq is not None:
         n_chosen = np.minimum(n_chosen, config.max_predictions_per_seq)
     if config.whole_word:
-        assert continues_word is not None
+        if continues_word is None:
+            raise ValueError("whole_word masking needs the vocabulary's continues_word table")
         chosen = _choose_words(original, real, keys, n_chosen, continues_word)
     else:
         rank = np.empty((rows, seq_len), dtype=np.int64)
@@ -178,15 +200,16 @@ def mlm_rows_batch(
     to_random = chosen & ~to_mask & (action < config.mask_replace + config.random_replace)
     input_ids[to_mask] = MASK_ID
     input_ids[to_random] = random_ids[to_random]
-    return MLMRows(input_ids, labels, row_doc_ids, copy, chunk)
+    return input_ids, labels
 
 
 def word_starts(original: np.ndarray, real: np.ndarray, continues_word: np.ndarray) -> np.ndarray:
     """Real positions that begin a word: a token that does not continue the one before it, and
-    the first token of a row (a window that starts inside a word starts a word of its own)."""
-    starts = real & ~continues_word[original]
-    starts[:, 1] |= real[:, 1]
-    return starts
+    the first real token after a special one (a window or segment that starts inside a word
+    starts a word of its own)."""
+    after_special = np.ones_like(real)
+    after_special[:, 1:] = ~real[:, :-1]
+    return real & (~continues_word[original] | after_special)
 
 
 def _choose_words(

@@ -12,7 +12,7 @@ from flows.cli import main
 from tests.corpus_fixtures import write_config, write_corpus
 from tests.objectives.helpers import TINY, check_contract
 
-OBJECTIVES = ["mlm", "clm"]
+OBJECTIVES = ["mlm", "clm", "nsp"]
 
 
 def test_run_builds_every_objective_and_trains_from_the_cli(
@@ -24,6 +24,7 @@ def test_run_builds_every_objective_and_trains_from_the_cli(
         "objectives": OBJECTIVES,
         "mlm": {"seq_len": 64, "whole_word": True},
         "clm": {"seq_len": 64},
+        "nsp": {"seq_len": 64},
         "val_fraction": 0.1,
     }
     config["train"] = {**config["train"], **TINY, "objective": "clm", "steps": 5}
