@@ -32,6 +32,10 @@ class TrainConfig(BaseModel):
     n_heads: int = Field(4, ge=1)
     d_ff: int = Field(512, ge=8)  # 4 x d_model as in BERT
     dropout: float = Field(0.0, ge=0, lt=1)  # no dropout for short runs
+    # ELECTRA (`rtd`): the generator's width, heads and feed-forward size as a fraction of the
+    # model's. 1/4, ELECTRA's released setting; the paper finds 1/4 to 1/2 works best (Clark et
+    # al. 2020, fig. 3), a larger generator making the discriminator's task too hard.
+    generator_fraction: float = Field(0.25, gt=0, le=1)
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, else fp32
     compile: bool = False  # torch.compile; worth it on a GPU for long runs, not for the demo
     device: str = "auto"  # auto: cuda if available, else cpu

@@ -153,6 +153,7 @@ def model_config_for(
         pad_id=manifest.pad_id,
         ignore_index=manifest.ignore_index,
         causal=objective.family == "decoder",
+        generator_fraction=config.generator_fraction if "rtd" in objective.heads else 0.0,
         **{k: v for head in objective.heads for k, v in HEAD_SETTINGS.get(head, {}).items()},
     )
 
@@ -186,7 +187,8 @@ def prepare_batch(
     seeded by (seed, epoch, the rows' global indices)."""
     if objective.transform is not None:
         batch = objective.transform(batch, seed, epoch, batch[INDEX_KEY])
-    return {name: batch[name].to(device, non_blocking=True) for name in objective.columns}
+    names = (*objective.columns, *objective.drawn)
+    return {name: batch[name].to(device, non_blocking=True) for name in names}
 
 
 @torch.no_grad()

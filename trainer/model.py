@@ -16,12 +16,21 @@ vocabulary (about 15% of them for MLM), which saves most of the head's work. Obj
 The "nsp" head is BERT's: segment embeddings (`token_type_ids`) added to the input, and a pooler
 (the first token's final hidden state -> dense -> tanh) feeding a classifier over `n_classes`;
 `forward(..., next_sentence_label=...)` then returns both losses, LM and classification.
+
+The "rtd" head is ELECTRA's replaced-token detection (Clark et al. 2020): a generator, a
+narrower encoder (`generator_fraction` of the width, heads and feed-forward size) reading the
+same token and position embeddings, predicts the masked positions; its samples replace them;
+the model itself, as discriminator, then predicts at every attended position whether the token
+there was replaced (a token-level binary classifier). `forward(..., rtd_uniform=...)` does all
+of it in one pass and returns the generator's MLM loss and the discriminator's loss. Sampling is
+by inverse CDF from `rtd_uniform`, one uniform number per position drawn outside the model, so
+the same numbers give the same samples.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -29,10 +38,13 @@ from torch import nn
 
 #: The heads this model family provides, each with the `ModelConfig` fields it sets: "lm", the
 #: vocabulary projection tied to the embedding; "nsp", BERT's two segments (A, B) and a pooler +
-#: 2-way classifier (is B the next segment / are the segments in order).
+#: 2-way classifier (is B the next segment / are the segments in order); "rtd", ELECTRA's
+#: generator and token-level replaced/original classifier (its width, `generator_fraction`, is a
+#: training setting, so it comes from the TrainConfig rather than from here).
 HEAD_SETTINGS: dict[str, dict[str, int]] = {
     "lm": {},
     "nsp": {"type_vocab_size": 2, "n_classes": 2},
+    "rtd": {},
 }
 HEADS = frozenset(HEAD_SETTINGS)
 
@@ -55,12 +67,35 @@ class ModelConfig:
     type_vocab_size: int = 0
     # Classes of the pooler's classifier (BERT's NSP: 2); 0 = no pooler and no classifier.
     n_classes: int = 0
+    # ELECTRA's generator width as a fraction of this model's (the "rtd" head); 0 = no generator
+    # and no replaced-token classifier.
+    generator_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if self.vocab_size < 1 or self.max_len < 1:
             raise ValueError("vocab_size and max_len must be positive")
+        if not 0 <= self.generator_fraction <= 1:
+            raise ValueError(f"generator_fraction {self.generator_fraction} is not in [0, 1]")
+
+    def generator(self) -> ModelConfig:
+        """The generator's shape: width, heads and feed-forward size scaled by
+        `generator_fraction` (as ELECTRA scales all three), heads reduced until they divide the
+        width; no segment embeddings, classifier or generator of its own."""
+        width = max(1, round(self.d_model * self.generator_fraction))
+        heads = max(1, min(width, round(self.n_heads * self.generator_fraction)))
+        while width % heads:
+            heads -= 1
+        return replace(
+            self,
+            d_model=width,
+            n_heads=heads,
+            d_ff=max(1, round(self.d_ff * self.generator_fraction)),
+            type_vocab_size=0,
+            n_classes=0,
+            generator_fraction=0.0,
+        )
 
     def to_dict(self) -> dict[str, int | float | bool]:
         return asdict(self)
@@ -109,6 +144,60 @@ class Block(nn.Module):
         return x + self.drop(self.mlp(self.ln2(x)))
 
 
+def sample_tokens(logits: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """One token per row of `logits` (..., vocab), drawn from its softmax by inverse CDF at
+    `uniform` (..., values in [0, 1)): the first token whose cumulative probability exceeds it.
+    The same logits and uniforms give the same tokens."""
+    cdf = torch.softmax(logits.float(), dim=-1).cumsum(dim=-1)
+    point = uniform.to(cdf.dtype).unsqueeze(-1) * cdf[..., -1:]
+    tokens = torch.searchsorted(cdf, point, right=True).squeeze(-1)
+    return tokens.clamp_(max=logits.shape[-1] - 1)
+
+
+def replace_tokens(
+    input_ids: torch.Tensor, labels: torch.Tensor, samples: torch.Tensor, ignore_index: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """ELECTRA's corrupted input and the discriminator's labels.
+
+    `samples` holds one token per labelled position (those whose label is not `ignore_index`,
+    in row-major order); they replace `input_ids` there. A position is marked replaced (True)
+    when its sample differs from the original token (its label); a sample equal to the original
+    counts as original, as in ELECTRA. Unlabelled positions keep their token and are original.
+    """
+    take = labels != ignore_index
+    corrupted = input_ids.clone()
+    corrupted[take] = samples.to(corrupted.dtype)
+    replaced = torch.zeros_like(take)
+    replaced[take] = samples.to(labels.dtype) != labels[take]
+    return corrupted, replaced
+
+
+class Generator(nn.Module):
+    """ELECTRA's generator: a narrower encoder over the discriminator's embeddings.
+
+    The shared embeddings (discriminator width) are projected down to the generator's width,
+    run through its blocks, and its MLM head (dense to the embedding width, GELU, LayerNorm, as
+    in BERT and ELECTRA) projects back, so the logits come from the model's "lm" head, tied to
+    the shared token embedding.
+    """
+
+    def __init__(self, cfg: ModelConfig, embed_width: int) -> None:
+        super().__init__()
+        self.proj_in = nn.Linear(embed_width, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.transform = nn.Sequential(
+            nn.Linear(cfg.d_model, embed_width), nn.GELU(), nn.LayerNorm(embed_width)
+        )
+
+    def forward(self, embedded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Hidden states at the embedding width, (batch, length, embed_width)."""
+        x = self.proj_in(embedded)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.transform(self.ln_f(x))
+
+
 class TransformerLM(nn.Module):
     """Embeddings -> pre-norm blocks -> LayerNorm -> head tied to the token embedding."""
 
@@ -127,9 +216,17 @@ class TransformerLM(nn.Module):
         )
         self.pooler = nn.Linear(cfg.d_model, cfg.d_model) if cfg.n_classes else None
         self.classifier = nn.Linear(cfg.d_model, cfg.n_classes) if cfg.n_classes else None
+        self.generator = Generator(cfg.generator(), cfg.d_model) if cfg.generator_fraction else None
+        # ELECTRA's discriminator head: dense, GELU, one logit (replaced vs original) per token.
+        self.rtd_head = (
+            nn.Sequential(nn.Linear(cfg.d_model, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, 1))
+            if cfg.generator_fraction
+            else None
+        )
         self.apply(self._init_weights)
         # GPT-2's scaled init for the projections that write into the residual stream.
-        for block in self.blocks:
+        blocks = [*self.blocks, *(self.generator.blocks if self.generator is not None else [])]
+        for block in blocks:
             for proj in (block.attn.out, block.mlp[2]):
                 nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * cfg.n_layers))
 
@@ -166,14 +263,13 @@ class TransformerLM(nn.Module):
             keys = keys & (document[:, :, None] == document[:, None, :])[:, None]
         return keys | eye
 
-    def hidden(
+    def embed(
         self,
         input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Final-LayerNorm hidden states, (batch, length, d_model)."""
+        """Token + position (+ segment) embeddings after dropout, (batch, length, d_model)."""
         length = input_ids.shape[1]
         if length > self.cfg.max_len:
             raise ValueError(f"sequence length {length} exceeds max_len {self.cfg.max_len}")
@@ -184,7 +280,17 @@ class TransformerLM(nn.Module):
         if self.type_emb is not None:
             segments = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
             x = x + self.type_emb(segments)
-        x = self.drop(x)
+        return self.drop(x)
+
+    def hidden(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Final-LayerNorm hidden states, (batch, length, d_model)."""
+        x = self.embed(input_ids, position_ids, token_type_ids)
         mask = self.attention_mask(input_ids, attention_mask, position_ids)
         for block in self.blocks:
             x = block(x, mask)
@@ -199,6 +305,46 @@ class TransformerLM(nn.Module):
             raise ValueError("this model has no classification head (n_classes is 0)")
         return self.classifier(torch.tanh(self.pooler(hidden[:, 0])))
 
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        labels: torch.Tensor,
+        uniform: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """ELECTRA's generator step: its mean MLM loss over the labelled positions, the input
+        with those positions replaced by its samples (drawn at `uniform`, without gradient), and
+        which positions now hold a token other than the original."""
+        if self.generator is None:
+            raise ValueError("this model has no generator (generator_fraction is 0)")
+        labels = labels.long()
+        take = labels != self.cfg.ignore_index
+        mask = self.attention_mask(input_ids, attention_mask)
+        hidden = self.generator(self.embed(input_ids), mask)[take]
+        logits = self.logits(hidden).float()
+        total = F.cross_entropy(logits, labels[take], reduction="sum")
+        loss = total / take.sum().clamp(min=1)
+        with torch.no_grad():
+            samples = sample_tokens(logits.detach(), uniform[take])
+        corrupted, replaced = replace_tokens(input_ids, labels, samples, self.cfg.ignore_index)
+        return loss, corrupted, replaced
+
+    def detect(
+        self,
+        corrupted: torch.Tensor,
+        replaced: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The discriminator's mean binary cross-entropy (replaced vs original) over every
+        position `attention_mask` keeps (default: every non-pad one), as ELECTRA."""
+        if self.rtd_head is None:
+            raise ValueError("this model has no replaced-token head (generator_fraction is 0)")
+        keep = corrupted != self.cfg.pad_id if attention_mask is None else attention_mask.bool()
+        hidden = self.hidden(corrupted, attention_mask)
+        logits = self.rtd_head(hidden[keep]).squeeze(-1).float()
+        total = F.binary_cross_entropy_with_logits(logits, replaced[keep].float(), reduction="sum")
+        return total / keep.sum().clamp(min=1)
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -208,6 +354,7 @@ class TransformerLM(nn.Module):
         position_ids: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         next_sentence_label: torch.Tensor | None = None,
+        rtd_uniform: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits (batch, length, vocab) without labels; with labels, the mean loss (scalar);
         with `next_sentence_label` too, a (2,) tensor: that loss and the classifier's mean
@@ -218,7 +365,18 @@ class TransformerLM(nn.Module):
         positions whose label is not `ignore_index`, computed in fp32 (a causal objective passes
         labels already shifted). A batch with no such position gives 0 (with a zero gradient),
         not NaN.
+
+        With `rtd_uniform` (one number in [0, 1) per position), ELECTRA's pass instead: a (2,)
+        tensor of the generator's MLM loss against `labels` and the discriminator's loss on the
+        input its samples corrupted (`generate`, then `detect`).
         """
+        if rtd_uniform is not None:
+            if labels is None:
+                raise ValueError("replaced-token detection needs the masked positions' labels")
+            gen_loss, corrupted, replaced = self.generate(
+                input_ids, labels, rtd_uniform, attention_mask
+            )
+            return torch.stack([gen_loss, self.detect(corrupted, replaced, attention_mask)])
         hidden = self.hidden(input_ids, attention_mask, position_ids, token_type_ids)
         if labels is None:
             return self.logits(hidden)

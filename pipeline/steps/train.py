@@ -13,12 +13,14 @@ STAGE = "train"
 
 def step(ctx: RunContext) -> dict[str, Any]:
     """Train -> `train/checkpoint.pt` and `train/metrics.jsonl` (skipped when up to date)."""
+    from trainer.objectives import get_objective  # the shards it reads: `rtd` reads `mlm`'s
+
     run, config = ctx.run, ctx.config
-    shards = run.objective_dir(config.train.objective)
+    shards = run.objective_dir(get_objective(config.train.objective).shards)
     fp = fingerprint(STAGE, file_sha256(shards / "manifest.json"), config.section_hash(STAGE))
 
     def work() -> dict[str, Any]:
-        from trainer.loop import train  # torch loads only when there is training to do
+        from trainer.loop import train
 
         result = train(shards, run.train_dir, config.train, progress=ctx.progress)
         return {

@@ -6,13 +6,14 @@ is a module in this package and one line in `OBJECTIVES`.
 
 from __future__ import annotations
 
-from trainer.objectives import clm, mlm, nsp
+from trainer.objectives import clm, mlm, nsp, rtd
 from trainer.objectives.base import Batch, LossOutput, TrainObjective
 
 OBJECTIVES: dict[str, TrainObjective] = {
     "mlm": mlm.OBJECTIVE,  # BERT's masked LM (also whole-word MLM shards)
     "clm": clm.OBJECTIVE,  # causal LM on packed rows
     "nsp": nsp.OBJECTIVE,  # NSP or SOP pairs + MLM on the pair (BERT, ALBERT)
+    "rtd": rtd.OBJECTIVE,  # replaced-token detection on MLM shards (ELECTRA)
 }
 
 

@@ -5,7 +5,7 @@ column name and returns a `LossOutput`: the total loss to back-propagate, its na
 the metrics log, and the number of predictions it averaged over (so evaluation can weigh
 batches). An objective whose randomness must be drawn during training gives a `transform`,
 called on each batch with the run seed, the epoch and the rows' global indices, so a resumed
-run draws exactly what an uninterrupted one would.
+run draws exactly what an uninterrupted one would; the columns it adds are named in `drawn`.
 """
 
 from __future__ import annotations
@@ -44,3 +44,4 @@ class TrainObjective:
     heads: tuple[str, ...]  # heads of trainer.model.HEADS it needs
     loss: Callable[[nn.Module, Batch], LossOutput]
     transform: Transform | None = None
+    drawn: tuple[str, ...] = ()  # columns `transform` adds to the batch (not read from shards)
