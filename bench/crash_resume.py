@@ -351,7 +351,7 @@ def listed_file_problems(root: Path, until: str = UNTIL) -> list[str]:
                         problems.append(
                             f"{run.relative(path)}: {rows} rows, {entry['rows']} listed"
                         )
-            for path in folder.glob("*/shard-*.arrow"):
+            for path in folder.glob("*/*.arrow"):
                 if path not in listed:
                     problems.append(f"{run.relative(path)}: a shard no manifest lists")
     return problems
@@ -392,6 +392,15 @@ def stale_units(config_path: Path, root: Path, until: str = UNTIL) -> list[str]:
             note("dedup-bucket", buckets, "key")
             note("dedup-cluster", [dedup_steps.cluster_step(run, config, parts)])
             note("dedup", [dedup_steps.apply_step(run, config, part) for part in parts])
+        elif spec.work == "per_partition_then_merge":
+            units = [spec.load()(run, config, part) for part in parts]
+            note(spec.name, units)
+            title = f"gristmill run of {config_path.name}"
+            note(
+                spec.name,
+                [spec.load_merge()(RunContext(run, config, parts, title), units)],
+                "stage",
+            )
         else:
             title = f"gristmill run of {config_path.name}"  # as the command names it
             note(spec.name, [spec.load()(RunContext(run, config, parts, title))], "stage")

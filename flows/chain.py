@@ -7,7 +7,8 @@ the kind of work it declares:
 - ``filter`` (langid, quality): one task per partition;
 - ``dedup``: signatures per partition, buckets per LSH band, one cluster task, apply per
   partition;
-- ``whole_run`` (tokenizer, shards, train, card): one task.
+- ``per_partition_then_merge`` (shards): one task per partition, then one merge task;
+- ``whole_run`` (tokenizer, train, card): one task.
 
 Tasks pass run-directory paths and partition names, never documents; the work itself is in
 :mod:`pipeline.steps`. Each step skips work whose fingerprint matches what is already in the run
@@ -102,6 +103,28 @@ def dedup_apply_task(root: str, config: RunConfig, part: str) -> dict[str, Any]:
     return summary
 
 
+@task(name="partition-unit", **TASK_OPTIONS)
+def partition_task(root: str, config: RunConfig, stage: str, part: str) -> dict[str, Any]:
+    from pipeline.stages import stage as stage_spec
+
+    return stage_spec(stage).load()(RunDir(root), config, part)
+
+
+@task(name="merge-partitions", **TASK_OPTIONS)
+def merge_task(
+    root: str,
+    config: RunConfig,
+    stage: str,
+    parts: list[str],
+    title: str,
+    summaries: list[dict[str, Any]],
+) -> dict[str, Any]:
+    from pipeline.stages import stage as stage_spec
+
+    ctx = RunContext(RunDir(root), config, parts, title, progress=get_run_logger().info)
+    return stage_spec(stage).load_merge()(ctx, summaries)
+
+
 @task(name="whole-run-stage", **TASK_OPTIONS)
 def whole_run_task(
     root: str, config: RunConfig, stage: str, parts: list[str], title: str
@@ -176,6 +199,14 @@ def _run_dedup(root: str, spec: StageSpec, config: RunConfig, parts: list[str], 
     return _map(dedup_apply_task, root, config, parts, label="dedup")
 
 
+def _run_per_partition_then_merge(
+    root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str
+) -> Any:
+    """One task per partition, then one merge task over their summaries."""
+    summaries = _map(partition_task, root, config, spec.name, parts, label=spec.name)
+    return merge_task(root, config, spec.name, parts, title, summaries)
+
+
 def _run_whole(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
     return whole_run_task(root, config, spec.name, parts, title)
 
@@ -184,6 +215,7 @@ WORK: dict[str, Callable[..., Any]] = {
     "ingest": _run_ingest,
     "filter": _run_filter,
     "dedup": _run_dedup,
+    "per_partition_then_merge": _run_per_partition_then_merge,
     "whole_run": _run_whole,
 }
 

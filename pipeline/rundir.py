@@ -9,6 +9,7 @@ RUN_DIR/
   dropped/<stage>/<part>.parquet     # dropped documents with their `reason`
   tokenizer/tokenizer.json           # + tokenizer_config.json, special_tokens_map.json
   shards/<objective>/                # training shards and their manifest
+  shards/_parts/<part>.json          # one partition's shard record: fingerprint, files, counts
   train/checkpoint.pt  train/metrics.jsonl
   card/README.md  card/card.json  card/*.png   # the data card, its JSON and its plots
   README.md                          # the card again, as the dataset's README at its root
@@ -182,6 +183,13 @@ class RunDir:
 
     def objective_dir(self, objective: str) -> Path:
         return self.shards_dir / objective
+
+    @property
+    def shard_records_dir(self) -> Path:
+        return self.shards_dir / "_parts"
+
+    def shard_record_path(self, part: str) -> Path:
+        return self.shard_records_dir / f"{part}.json"
 
     @property
     def train_dir(self) -> Path:

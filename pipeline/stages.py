@@ -15,8 +15,11 @@ How the flow runs each kind of work (``work``):
   class, built from the stage's config section. It reads the previous document stage's output.
 - ``dedup``: signatures per partition, candidate pairs per LSH band, one cluster step, then the
   split per partition (:mod:`pipeline.steps.dedup`).
+- ``per_partition_then_merge``: one task per partition, then one merge task; ``runs`` names the
+  partition step ``(run, config, part) -> summary`` and ``merge`` the merge step
+  ``(ctx, summaries) -> summary`` (the shards: :mod:`pipeline.steps.shards`).
 - ``whole_run``: one task over the whole run; ``runs`` names the step function
-  ``(run, config, parts, progress) -> summary``.
+  ``(ctx) -> summary``.
 
 Steps and classes are named as ``module:attribute`` and imported when the stage runs, so listing
 stages imports neither torch nor the language-ID model.
@@ -37,7 +40,9 @@ from pipeline.shards.config import ShardsConfig
 from pipeline.tokenizer.config import TokenizerConfig
 from trainer.config import TrainConfig
 
-Work = Literal["ingest", "filter", "dedup", "whole_run"]
+Work = Literal["ingest", "filter", "dedup", "per_partition_then_merge", "whole_run"]
+#: The kinds of work of document stages (they read and write documents, partition by partition).
+DOCUMENT_WORK: tuple[Work, ...] = ("ingest", "filter", "dedup")
 
 
 @dataclass(frozen=True)
@@ -50,20 +55,31 @@ class StageSpec:
     section: str | None
     #: the typed model of that section (``sources`` is the run config's own list of sources)
     config: type[BaseModel] | None
-    #: ``module:attribute`` of what does the work: the filter class or the whole-run step
+    #: ``module:attribute`` of what does the work: the filter class, the partition step or the
+    #: whole-run step
     runs: str | None = None
+    #: ``module:attribute`` of the merge step of a ``per_partition_then_merge`` stage
+    merge: str | None = None
 
     @property
     def documents(self) -> bool:
         """Whether the stage reads and writes documents, partition by partition (the funnel)."""
-        return self.work != "whole_run"
+        return self.work in DOCUMENT_WORK
 
     def load(self) -> Any:
         """The class or function named by :attr:`runs`."""
-        if self.runs is None:
-            raise ValueError(f"stage {self.name!r} names nothing to run")
-        module, _, attribute = self.runs.partition(":")
-        return getattr(importlib.import_module(module), attribute)
+        return _load(self.name, self.runs)
+
+    def load_merge(self) -> Any:
+        """The merge step named by :attr:`merge`."""
+        return _load(self.name, self.merge)
+
+
+def _load(stage: str, name: str | None) -> Any:
+    if name is None:
+        raise ValueError(f"stage {stage!r} names nothing to run")
+    module, _, attribute = name.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 #: Every stage, in the order a run executes them.
@@ -77,7 +93,14 @@ STAGE_TABLE: tuple[StageSpec, ...] = (
     StageSpec(
         "tokenizer", "whole_run", "tokenizer", TokenizerConfig, "pipeline.steps.tokenizer:step"
     ),
-    StageSpec("shards", "whole_run", "shards", ShardsConfig, "pipeline.steps.shards:step"),
+    StageSpec(
+        "shards",
+        "per_partition_then_merge",
+        "shards",
+        ShardsConfig,
+        "pipeline.steps.shards:partition_step",
+        merge="pipeline.steps.shards:merge_step",
+    ),
     StageSpec("train", "whole_run", "train", TrainConfig, "pipeline.steps.train:step"),
     StageSpec("card", "whole_run", None, None, "pipeline.steps.card:step"),
 )

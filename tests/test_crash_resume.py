@@ -62,7 +62,7 @@ def test_sweep_removes_a_killed_runs_temporary_files_and_nothing_else(tmp_path: 
         run.stage_dir("ingest") / ".web-00000.parquet.a8d9fj2k.tmp",
         run.marker_dir("langid") / ".web-00000.json.0pq9z8y7.tmp",
         run.dropped_dir("quality") / ".web-00000.parquet.zz11yy22.tmp",
-        run.objective_dir("mlm") / "train" / ".shard-00001.arrow.u7t6r5e4.tmp",
+        run.objective_dir("mlm") / "train" / ".part-web-00000-00001.arrow.u7t6r5e4.tmp",
         run.train_dir / ".checkpoint.pt.tmp",
     ]
     kept = [

@@ -44,6 +44,8 @@ def test_every_stage_has_a_way_to_run_and_its_step_loads() -> None:
             assert issubclass(spec.load(), FilterStage)
         elif spec.work == "whole_run":
             assert callable(spec.load())
+        elif spec.work == "per_partition_then_merge":
+            assert callable(spec.load()) and callable(spec.load_merge())
 
 
 def test_document_stages_read_the_one_before_them() -> None:

@@ -384,10 +384,12 @@ def test_manifest_matches_files_and_contract(built, tokenizer_file: Path) -> Non
         assert entry["rows"] == sum(f["rows"] for f in entry["files"])
         for f in entry["files"]:
             path = folder / f["path"]
-            assert path.name.startswith("shard-") and path.parent.name == split
+            assert path.name.startswith("part-part-0000") and path.parent.name == split
             assert read_stream(path).num_rows == f["rows"]
             assert hashlib.sha256(path.read_bytes()).hexdigest() == f["sha256"]
-        assert all(f["rows"] == SHARDS.rows_per_shard for f in entry["files"][:-1])
+        for part in ("part-00000", "part-00001"):  # full files but a partition's last
+            files = [f for f in entry["files"] if f["path"].startswith(f"{split}/part-{part}-")]
+            assert all(f["rows"] == SHARDS.rows_per_shard for f in files[:-1])
         total += entry["rows"]
     assert len(manifest["splits"]["train"]["files"]) > 1  # rolled over
     assert manifest["splits"]["val"]["rows"] > 0
@@ -448,5 +450,8 @@ def test_empty_val_split_has_no_files_and_stale_shards_go(
     assert manifest["splits"]["val"] == {"rows": 0, "docs": 0, "tokens": 0, "files": []}
     assert list((out / "mlm" / "val").glob("*.arrow")) == []
     assert len(before) > 1
-    assert sorted(p.name for p in (out / "mlm" / "train").glob("*.arrow")) == ["shard-00000.arrow"]
+    assert sorted(p.name for p in (out / "mlm" / "train").glob("*.arrow")) == [
+        "part-part-00000-00000.arrow",
+        "part-part-00001-00000.arrow",
+    ]
     assert manifest["splits"]["train"]["docs"] == 400

@@ -1,7 +1,8 @@
 """Causal language modelling rows: documents packed into fixed-length rows (GPT-2, Radford et al.
 2019; the packing of GPT-3, Brown et al. 2020, with document-boundary masking as in Llama 3).
 
-The documents of a split, in order, form one stream, each followed by `[EOS]`; the stream is cut
+The documents of a split, in order, form one stream (the shards stage packs each partition
+on its own, so the tail is counted per partition), each followed by `[EOS]`; the stream is cut
 into rows of exactly `seq_len` tokens, so no row is padded and no token is lost except the last,
 partial row (the tail), whose size the manifest counts. A row may hold pieces of several
 documents: `position_ids` restart at 0 where each one begins (and at the start of the row), so

@@ -21,8 +21,9 @@ continuation, and the two segments are swapped with probability 1/2 (label 1 = s
 longer segment loses a token from the front or the back (at random) until the pair fits.
 
 A group is `group_docs` consecutive documents of a split: the other documents a random B is
-drawn from. Groups depend only on document order, so rows never depend on how documents arrive
-in batches. Every draw comes from a generator seeded by (seed, document id, copy).
+drawn from (the shards stage builds each partition on its own, so no group spans two). Groups
+depend only on document order, so rows never depend on how documents arrive in batches. Every
+draw comes from a generator seeded by (seed, document id, copy).
 """
 
 from __future__ import annotations

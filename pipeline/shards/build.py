@@ -1,20 +1,29 @@
 """The shards stage: documents + tokenizer -> objective rows -> Arrow IPC shards + manifest.
 
-Documents are read in record batches in the given file order, encoded with the run's tokenizer
-(`encode_batch`, without special tokens: each objective adds its own), turned into rows by each
-objective's builder (looked up in `pipeline.objectives.registry`; this module names none) and
-written, per split, by `ShardWriter`. A document goes to `val` when a hash of its id falls below
-`val_fraction`, so the split depends on nothing but the id. Rows keep document order; shuffling
-is the trainer's sampler's job. The manifest, listing every column with its dtype and shape, is
-written last: a folder without one is incomplete.
+The work is cut by partition. :func:`build_partition` reads one partition's documents in record
+batches, encodes them with the run's tokenizer (`encode_batch`, without special tokens: each
+objective adds its own), turns them into rows with a fresh builder per objective and split
+(looked up in `pipeline.objectives.registry`; this module names none) and writes them with
+`ShardWriter` as `<objective>/<split>/part-<partition>-NNNNN.arrow`; it returns the partition's
+record (counts, file entries, builder stats). Builders never see two partitions, so a
+partition's bytes do not depend on which worker builds it or when. :func:`merge_manifests` then
+writes each objective's manifest from the records, in partition order, and removes shard files
+no record lists. :func:`build_shards` is the two over a list of files, one partition per file.
+
+A document goes to `val` when a hash of its id falls below `val_fraction`, so the split depends
+on nothing but the id. Rows keep document order; shuffling is the trainer's sampler's job. The
+manifest, listing every column with its dtype and shape, is written last: a folder without one
+is incomplete.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -33,7 +42,7 @@ from pipeline.shards.format import (
     SPECIAL_IDS,
     SPLITS,
 )
-from pipeline.shards.writer import ShardWriter
+from pipeline.shards.writer import ShardWriter, shard_prefix
 from pipeline.tokenizer.config import SPECIAL_TOKENS
 
 Progress = Callable[[dict[str, int]], None]
@@ -75,54 +84,68 @@ def _documents(files: list[Path], batch_docs: int) -> Iterator[tuple[list[str], 
             yield ids, texts
 
 
-def _clear(objective_dir: Path) -> None:
-    """Remove a previous build's manifest (first) and shard files, so none is mistaken for ours."""
-    (objective_dir / MANIFEST_NAME).unlink(missing_ok=True)
-    for split in SPLITS:
-        for old in (objective_dir / split).glob("shard-*.arrow"):
-            old.unlink()
+def _partition_files(split_dir: Path, part: str) -> list[Path]:
+    """The shard files of partition ``part`` in ``split_dir`` (its name exactly, never a
+    partition whose name merely starts with it)."""
+    if not split_dir.is_dir():
+        return []
+    pattern = re.compile(re.escape(shard_prefix(part)) + r"\d{5}\.arrow")
+    return sorted(p for p in split_dir.iterdir() if pattern.fullmatch(p.name))
 
 
-def build_shards(
-    parquet_files: list[Path],
+def clear_partition(out_dir: Path, objectives: Sequence[str], part: str) -> None:
+    """Remove the manifests of ``objectives`` (first: the folders become incomplete), then the
+    shard files partition ``part`` wrote earlier."""
+    for name in objectives:
+        (Path(out_dir) / name / MANIFEST_NAME).unlink(missing_ok=True)
+    for name in objectives:
+        for split in SPLITS:
+            for old in _partition_files(Path(out_dir) / name / split, part):
+                old.unlink()
+
+
+def build_partition(
+    parquet_files: Sequence[Path],
     tokenizer_path: Path,
     out_dir: Path,
     config: ShardsConfig,
+    part: str,
     progress: Progress | None = None,
-) -> dict:
-    """Build every objective of ``config`` into ``out_dir/<objective>/``; return the manifests.
+) -> dict[str, Any]:
+    """Build every objective's rows of one partition (``parquet_files``, read in order) into
+    ``out_dir/<objective>/<split>/part-<part>-NNNNN.arrow``; return the partition's record.
 
-    Returns ``{objective: manifest}``; each manifest is also written to
-    ``out_dir/<objective>/manifest.json``. ``progress``, if given, is called after each batch
-    of documents with ``{"docs": documents read, "rows": rows built}``. The same files,
-    tokenizer and config give byte-identical shard files and manifests.
+    The record holds ``part``, ``docs`` (``in``/``encoded``/``empty``), per split ``docs`` and
+    ``tokens``, and per objective and split the ``rows``, the builder's stats and the file
+    entries ``{path, rows, sha256}`` (paths relative to the objective's folder). The same
+    files, tokenizer, config and partition name give byte-identical files and the same record.
     """
-    files = [Path(p) for p in parquet_files]
     tokenizer_path = Path(tokenizer_path)
     tokenizer = _load_tokenizer(tokenizer_path)
     vocab = vocab_of(tokenizer)
+    clear_partition(out_dir, config.objectives, part)
 
-    objective_dirs = {name: Path(out_dir) / name for name in config.objectives}
-    settings = {name: config.objective_config(name) for name in config.objectives}
     writers: dict[str, dict[str, ShardWriter]] = {}
     builders: dict[str, dict[str, RowBuilder]] = {}
-    for name, objective_dir in objective_dirs.items():
-        _clear(objective_dir)
-        objective = get_objective(name)
-        schema = objective.schema(settings[name])
+    for name in config.objectives:
+        objective_dir = Path(out_dir) / name
+        objective, settings = get_objective(name), config.objective_config(name)
+        schema = objective.schema(settings)
         writers[name] = {
-            split: ShardWriter(objective_dir / split, schema, config.rows_per_shard, objective_dir)
+            split: ShardWriter(
+                objective_dir / split, schema, config.rows_per_shard, objective_dir, part
+            )
             for split in SPLITS
         }
         builders[name] = {
-            split: objective.builder(settings[name], config.seed, vocab) for split in SPLITS
+            split: objective.builder(settings, config.seed, vocab) for split in SPLITS
         }
 
     docs = {"in": 0, "encoded": 0, "empty": 0}
     split_docs = dict.fromkeys(SPLITS, 0)
     split_tokens = dict.fromkeys(SPLITS, 0)
     rows_built = 0
-    for ids, texts in _documents(files, config.encode_batch_docs):
+    for ids, texts in _documents([Path(f) for f in parquet_files], config.encode_batch_docs):
         encodings = tokenizer.encode_batch_fast(texts, add_special_tokens=False)
         pending: dict[str, tuple[list[np.ndarray], list[str]]] = {s: ([], []) for s in SPLITS}
         for doc_id, encoding in zip(ids, encodings, strict=True):
@@ -147,8 +170,8 @@ def build_shards(
         if progress is not None:
             progress({"docs": docs["in"], "rows": rows_built})
 
-    manifests = {}
-    for name, objective_dir in objective_dirs.items():
+    objectives: dict[str, dict[str, Any]] = {}
+    for name in config.objectives:
         splits = {}
         for split in SPLITS:
             last = builders[name][split].finish()
@@ -157,23 +180,93 @@ def build_shards(
             entries = writers[name][split].close()
             splits[split] = {
                 "rows": sum(e["rows"] for e in entries),
-                "docs": split_docs[split],
-                "tokens": split_tokens[split],
-                **builders[name][split].stats(),
+                "stats": builders[name][split].stats(),
                 "files": entries,
             }
-        recipe = settings[name].model_dump(mode="json", exclude={"seq_len"})
+        objectives[name] = splits
+    if progress is not None:
+        progress({"docs": docs["in"], "rows": rows_built})
+    return {
+        "part": part,
+        "docs": docs,
+        "splits": {s: {"docs": split_docs[s], "tokens": split_tokens[s]} for s in SPLITS},
+        "objectives": objectives,
+    }
+
+
+def _remove_unlisted(objective_dir: Path, listed: set[str]) -> None:
+    """Remove the shard files of ``objective_dir`` no manifest entry lists (partitions gone
+    from the run, files of an older layout)."""
+    for split in SPLITS:
+        split_dir = objective_dir / split
+        if not split_dir.is_dir():
+            continue
+        for path in sorted(split_dir.glob("*.arrow")):
+            if path.relative_to(objective_dir).as_posix() not in listed:
+                path.unlink()
+
+
+def merge_manifests(
+    records: Sequence[dict[str, Any]],
+    tokenizer_path: Path,
+    out_dir: Path,
+    config: ShardsConfig,
+) -> dict[str, dict[str, Any]]:
+    """Write ``out_dir/<objective>/manifest.json`` for every objective of ``config`` from the
+    partition records, listing files in the order of ``records``; remove shard files no record
+    lists; return ``{objective: manifest}``.
+
+    Counts are sums over the partitions, builder stats too (clm's ``tail_tokens`` is the sum of
+    each partition's tail)."""
+    tokenizer_path = Path(tokenizer_path)
+    tokenizer = _load_tokenizer(tokenizer_path)
+    vocab_size = tokenizer.get_vocab_size()
+    tokenizer_sha256 = file_sha256(tokenizer_path)
+    docs = {"in": 0, "encoded": 0, "empty": 0}
+    split_docs = dict.fromkeys(SPLITS, 0)
+    split_tokens = dict.fromkeys(SPLITS, 0)
+    for record in records:
+        for key in docs:
+            docs[key] += record["docs"][key]
+        for split in SPLITS:
+            split_docs[split] += record["splits"][split]["docs"]
+            split_tokens[split] += record["splits"][split]["tokens"]
+
+    manifests = {}
+    for name in config.objectives:
+        objective_dir = Path(out_dir) / name
+        settings = config.objective_config(name)
+        splits = {}
+        for split in SPLITS:
+            files: list[dict[str, Any]] = []
+            stats: dict[str, int] = {}
+            for record in records:
+                entry = record["objectives"][name][split]
+                files.extend(entry["files"])
+                for key, value in entry["stats"].items():
+                    stats[key] = stats.get(key, 0) + value
+            splits[split] = {
+                "rows": sum(f["rows"] for f in files),
+                "docs": split_docs[split],
+                "tokens": split_tokens[split],
+                **stats,
+                "files": files,
+            }
+        _remove_unlisted(
+            objective_dir, {f["path"] for split in splits.values() for f in split["files"]}
+        )
+        recipe = settings.model_dump(mode="json", exclude={"seq_len"})
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "objective": name,
-            "seq_len": settings[name].seq_len,
-            "vocab_size": vocab.size,
+            "seq_len": settings.seq_len,
+            "vocab_size": vocab_size,
             "special_ids": dict(SPECIAL_IDS),
             "ignore_index": IGNORE_INDEX,
-            "columns": [c.to_json() for c in get_objective(name).columns(settings[name])],
+            "columns": [c.to_json() for c in get_objective(name).columns(settings)],
             "tokenizer": Path(os.path.relpath(tokenizer_path, objective_dir)).as_posix(),
-            "tokenizer_sha256": file_sha256(tokenizer_path),
+            "tokenizer_sha256": tokenizer_sha256,
             "recipe": {**recipe, "seed": config.seed},
             "val_fraction": config.val_fraction,
             "stats": {"docs": docs, "tokens": split_tokens["train"] + split_tokens["val"]},
@@ -182,3 +275,41 @@ def build_shards(
         atomic_write_json(objective_dir / MANIFEST_NAME, manifest)
         manifests[name] = manifest
     return manifests
+
+
+def partition_names(parquet_files: Sequence[Path]) -> list[str]:
+    """One partition name per file: its name less the extension (they must differ)."""
+    names = [Path(f).name.split(".", 1)[0] for f in parquet_files]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two input files share a partition name: {names}")
+    return names
+
+
+def build_shards(
+    parquet_files: list[Path],
+    tokenizer_path: Path,
+    out_dir: Path,
+    config: ShardsConfig,
+    progress: Progress | None = None,
+) -> dict:
+    """Build every objective of ``config`` into ``out_dir/<objective>/``; return the manifests.
+
+    Each file is one partition (named by :func:`partition_names`), built by
+    :func:`build_partition`; :func:`merge_manifests` then writes
+    ``out_dir/<objective>/manifest.json`` and returns ``{objective: manifest}``. ``progress``, if
+    given, is called after each batch of documents with ``{"docs": documents read, "rows": rows
+    built}``, counted over the files so far. The same files, tokenizer and config give
+    byte-identical shard files and manifests.
+    """
+    records = []
+    done = {"docs": 0, "rows": 0}
+    for path, part in zip(parquet_files, partition_names(parquet_files), strict=True):
+        base = dict(done)
+
+        def report(now: dict[str, int], base: dict[str, int] = base) -> None:
+            done.update(docs=base["docs"] + now["docs"], rows=base["rows"] + now["rows"])
+            if progress is not None:
+                progress(dict(done))
+
+        records.append(build_partition([Path(path)], tokenizer_path, out_dir, config, part, report))
+    return merge_manifests(records, tokenizer_path, out_dir, config)

@@ -1,9 +1,9 @@
 """Write one split's rows as Arrow IPC stream files of a fixed number of rows.
 
 Rows come in as record batches of any size; every `rows_per_shard` rows become one file,
-`shard-00000.arrow`, `shard-00001.arrow`, ..., each holding exactly one record batch (so a
-column is one contiguous buffer a reader can view as a matrix). Each file is written to a
-temporary name and renamed when complete; its sha256 is recorded for the manifest.
+`part-<partition>-00000.arrow`, `part-<partition>-00001.arrow`, ..., each holding exactly one
+record batch (so a column is one contiguous buffer a reader can view as a matrix). Each file is
+written to a temporary name and renamed when complete; its sha256 is recorded for the manifest.
 """
 
 from __future__ import annotations
@@ -16,18 +16,31 @@ import pyarrow as pa
 from pipeline.faults import fault_point
 from pipeline.rundir import atomic_write_bytes
 
-SHARD_PATTERN = "shard-{index:05d}.arrow"
+
+def shard_prefix(part: str) -> str:
+    """What the file names of partition ``part``'s shards start with."""
+    return f"part-{part}-"
+
+
+def shard_name(part: str, index: int) -> str:
+    """The file name of partition ``part``'s shard number ``index``."""
+    return f"{shard_prefix(part)}{index:05d}.arrow"
 
 
 class ShardWriter:
     """Accumulate record batches of ``schema``; write a shard every ``rows_per_shard`` rows.
 
-    ``split_dir`` is where the files go; the entries returned by :meth:`close` name them
-    relative to ``manifest_dir``.
+    ``split_dir`` is where the files go, named after partition ``part``; the entries returned by
+    :meth:`close` name them relative to ``manifest_dir``.
     """
 
     def __init__(
-        self, split_dir: Path, schema: pa.Schema, rows_per_shard: int, manifest_dir: Path
+        self,
+        split_dir: Path,
+        schema: pa.Schema,
+        rows_per_shard: int,
+        manifest_dir: Path,
+        part: str,
     ) -> None:
         if rows_per_shard <= 0:
             raise ValueError(f"rows_per_shard must be positive, got {rows_per_shard}")
@@ -35,6 +48,7 @@ class ShardWriter:
         self.schema = schema
         self.rows_per_shard = rows_per_shard
         self.manifest_dir = Path(manifest_dir)
+        self.part = part
         self.files: list[dict] = []
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
@@ -71,7 +85,7 @@ class ShardWriter:
         head, rest = pa.concat_batches([combined.slice(0, rows)]), combined.slice(rows)
         self._pending = [rest] if rest.num_rows else []
         self._pending_rows = rest.num_rows
-        path = self.split_dir / SHARD_PATTERN.format(index=len(self.files))
+        path = self.split_dir / shard_name(self.part, len(self.files))
         data = _stream_bytes(self.schema, head)
         atomic_write_bytes(path, data)
         self.files.append(

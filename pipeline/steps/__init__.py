@@ -10,6 +10,7 @@ directly.
   and the fingerprint-skip-work-record skeleton every whole-run step uses.
 - :mod:`~pipeline.steps.ingest`, :mod:`~pipeline.steps.filter`, :mod:`~pipeline.steps.dedup`:
   the document stages.
-- :mod:`~pipeline.steps.tokenizer`, :mod:`~pipeline.steps.shards`, :mod:`~pipeline.steps.train`,
-  :mod:`~pipeline.steps.card`: the whole-run stages.
+- :mod:`~pipeline.steps.shards`: one unit per partition, then a merge step.
+- :mod:`~pipeline.steps.tokenizer`, :mod:`~pipeline.steps.train`, :mod:`~pipeline.steps.card`:
+  the whole-run stages.
 """

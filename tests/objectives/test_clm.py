@@ -35,19 +35,25 @@ def built(corpus: list[Path], wordpiece: Path, tmp_path_factory: pytest.TempPath
     return build_into(tmp_path_factory, "clm-shards", corpus, wordpiece, SHARDS)
 
 
-def split_table(folder: Path, split: str) -> pa.Table:
+def split_table(folder: Path, split: str, part: str | None = None) -> pa.Table:
+    """A split's rows, or only those of partition ``part`` (its files)."""
     manifest = json.loads((folder / "manifest.json").read_text())
     files = manifest["splits"][split]["files"]
+    if part is not None:
+        files = [f for f in files if f["path"].startswith(f"{split}/part-{part}-")]
     return pa.concat_tables([read_stream(folder / f["path"]) for f in files])
 
 
 def test_rows_hold_every_document_in_order_less_the_counted_tail(
     built: Path, corpus: list[Path], wordpiece: Path
 ) -> None:
+    """Each partition (here, each file) is packed on its own: its rows are its stream less its
+    tail, and a split's `tail_tokens` is the sum of its partitions' tails."""
     tokenizer = Tokenizer.from_file(str(wordpiece))
     manifest = check_contract(built / "clm")
-    documents: dict[str, list[tuple[str, list[int]]]] = {"train": [], "val": []}
+    tails = {"train": 0, "val": 0}
     for path in corpus:
+        documents: dict[str, list[tuple[str, list[int]]]] = {"train": [], "val": []}
         table = pa.parquet.read_table(path, columns=["id", "text"])
         for doc_id, text in zip(
             *(table.column(c).to_pylist() for c in ("id", "text")), strict=True
@@ -55,31 +61,39 @@ def test_rows_hold_every_document_in_order_less_the_counted_tail(
             ids = tokenizer.encode(text, add_special_tokens=False).ids
             if ids:
                 documents["val" if is_val_doc(doc_id, 0.1) else "train"].append((doc_id, ids))
-    for split, docs in documents.items():
-        table = split_table(built / "clm", split)
-        rows = np.array(table.column("input_ids").to_pylist())
-        tail = manifest["splits"][split]["tail_tokens"]
-        stream = [t for _, ids in docs for t in [*ids, EOS_ID]]
-        assert 0 <= tail < SEQ_LEN and len(rows) * SEQ_LEN + tail == len(stream)
-        assert rows.reshape(-1).tolist() == stream[: len(stream) - tail]
-        without_eos = rows.reshape(-1)[rows.reshape(-1) != EOS_ID].tolist()
-        whole = [t for _, ids in docs for t in ids]
-        assert whole[: len(without_eos)] == without_eos  # the separators removed
-        # Positions restart at each document; labels skip each document's first token.
-        positions = np.array(table.column("position_ids").to_pylist())
-        labels = np.array(table.column("labels").to_pylist())
-        first_of_doc = np.zeros(len(stream), dtype=bool)
-        first_of_doc[np.cumsum([0] + [len(ids) + 1 for _, ids in docs[:-1]])] = True
-        first_of_doc = first_of_doc[: rows.size].reshape(rows.shape)
-        assert ((positions == 0) == (first_of_doc | (np.arange(SEQ_LEN) == 0))).all()
-        assert (labels[first_of_doc] == IGNORE_INDEX).all()
-        assert (labels[~first_of_doc] == rows[~first_of_doc]).all()
-        assert np.array(table.column("attention_mask").to_pylist()).all()
-        doc_order = [d for d, _ in docs]
-        for row_docs, row_pos in zip(table.column("doc_ids").to_pylist(), positions, strict=True):
-            assert len(row_docs) == (row_pos == 0).sum()
-            start = doc_order.index(row_docs[0])
-            assert row_docs == doc_order[start : start + len(row_docs)]
+        for split, docs in documents.items():
+            part = path.name.split(".")[0]
+            check_packed(split_table(built / "clm", split, part), docs)
+            stream_length = sum(len(ids) + 1 for _, ids in docs)
+            tails[split] += stream_length % SEQ_LEN
+    assert tails == {s: manifest["splits"][s]["tail_tokens"] for s in tails}
+
+
+def check_packed(table: pa.Table, docs: list[tuple[str, list[int]]]) -> None:
+    """``table``'s rows are ``docs`` packed: the stream less a tail under one row."""
+    rows = np.array(table.column("input_ids").to_pylist())
+    stream = [t for _, ids in docs for t in [*ids, EOS_ID]]
+    tail = len(stream) - len(rows) * SEQ_LEN
+    assert 0 <= tail < SEQ_LEN
+    assert rows.reshape(-1).tolist() == stream[: len(stream) - tail]
+    without_eos = rows.reshape(-1)[rows.reshape(-1) != EOS_ID].tolist()
+    whole = [t for _, ids in docs for t in ids]
+    assert whole[: len(without_eos)] == without_eos  # the separators removed
+    # Positions restart at each document; labels skip each document's first token.
+    positions = np.array(table.column("position_ids").to_pylist())
+    labels = np.array(table.column("labels").to_pylist())
+    first_of_doc = np.zeros(len(stream), dtype=bool)
+    first_of_doc[np.cumsum([0] + [len(ids) + 1 for _, ids in docs[:-1]])] = True
+    first_of_doc = first_of_doc[: rows.size].reshape(rows.shape)
+    assert ((positions == 0) == (first_of_doc | (np.arange(SEQ_LEN) == 0))).all()
+    assert (labels[first_of_doc] == IGNORE_INDEX).all()
+    assert (labels[~first_of_doc] == rows[~first_of_doc]).all()
+    assert np.array(table.column("attention_mask").to_pylist()).all()
+    doc_order = [d for d, _ in docs]
+    for row_docs, row_pos in zip(table.column("doc_ids").to_pylist(), positions, strict=True):
+        assert len(row_docs) == (row_pos == 0).sum()
+        start = doc_order.index(row_docs[0])
+        assert row_docs == doc_order[start : start + len(row_docs)]
 
 
 def test_same_seed_same_bytes_whatever_the_batching(
