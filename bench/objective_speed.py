@@ -4,9 +4,10 @@ Three measurements, all in one process pinned to one core (``torch.set_num_threa
 thread for numpy's BLAS and the Rust tokenizer), so every rate is a rate per core:
 
 1. **Builders**: input tokens/s of each data-side objective's row builder (``mlm``, ``mlm`` with
-   ``whole_word``, ``clm``) on documents tokenized beforehand (untimed), batch by batch as
-   ``build_shards`` feeds them (median of three passes); and tokens/s of the whole shards stage
-   (``build_shards``: read Parquet, encode, build, write Arrow, hash) for each.
+   ``whole_word``, ``clm``, ``nsp`` and its ``sop`` variant) on documents tokenized beforehand
+   (untimed), batch by batch as ``build_shards`` feeds them (median of three passes); and
+   tokens/s of the whole shards stage (``build_shards``: read Parquet, encode, build, write
+   Arrow, hash) for each.
 2. **Batches**: 32-row batches of 128 tokens, as the trainer's loader makes them from the
    pre-built shards (``ShardDataset`` + ``ResumableSampler`` in a ``DataLoader``, num_workers 0),
    against transformers' ``DataCollatorForLanguageModeling`` in a ``DataLoader`` (batch size 32,
@@ -81,6 +82,8 @@ BUILDS: dict[str, tuple[str, dict[str, Any]]] = {
     "mlm": ("mlm", {"seq_len": SEQ_LEN}),
     "mlm whole-word": ("mlm", {"seq_len": SEQ_LEN, "whole_word": True}),
     "clm": ("clm", {"seq_len": SEQ_LEN}),
+    "nsp": ("nsp", {"seq_len": SEQ_LEN}),
+    "sop": ("nsp", {"seq_len": SEQ_LEN, "sop": True}),
 }
 
 
