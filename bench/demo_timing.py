@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipeline.config import STAGES
+from pipeline.stages import STAGES
 
 
 def timed_demo(out: Path) -> dict:

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import RunConfig
+from pipeline.report.runs import funnel_counts
 from pipeline.rundir import RunDir
-from pipeline.stages import DOCUMENT_STAGES, stages_until
+from pipeline.stages import stages_until
 
 #: Prefect's markdown artifacts are shown whole in the UI: a card's text stays well below this.
 MAX_ARTIFACT_CHARS = 200_000
@@ -34,23 +35,18 @@ def run_tags(config: RunConfig, until: str = "card") -> list[str]:
 
 def funnel_rows(run: RunDir) -> list[dict[str, Any]]:
     """One row per finished document stage: in, kept, dropped and the reasons."""
-    rows = []
-    for stage in DOCUMENT_STAGES:
-        record = run.stage_record(stage)
-        if record:
-            counts = record["counts"]
-            rows.append(
-                {
-                    "stage": stage,
-                    "in": counts["docs_in"],
-                    "kept": counts["docs_kept"],
-                    "dropped": counts["docs_dropped"],
-                    "dropped by reason": ", ".join(
-                        f"{reason} {n}" for reason, n in sorted(counts["dropped"].items())
-                    ),
-                }
-            )
-    return rows
+    return [
+        {
+            "stage": counts["stage"],
+            "in": counts["docs_in"],
+            "kept": counts["docs_kept"],
+            "dropped": counts["docs_dropped"],
+            "dropped by reason": ", ".join(
+                f"{reason} {n}" for reason, n in sorted(counts["dropped"].items())
+            ),
+        }
+        for counts in funnel_counts(run)
+    ]
 
 
 def card_markdown(run: RunDir) -> str | None:

@@ -30,9 +30,7 @@ from pipeline.hashing import stable_hash
 from pipeline.ingest.config import SourceConfig
 from pipeline.ingest.files import SourceError, resolve_source_files
 from pipeline.ingest.formats import FORMATS
-from pipeline.stages import CONFIG_SECTIONS, STAGES
-
-__all__ = ["STAGES", "ConfigError", "RunConfig", "load_config", "parse_config", "stable_hash"]
+from pipeline.stages import CONFIG_SECTIONS
 
 
 class ConfigError(UserFacingError, ValueError):

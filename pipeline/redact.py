@@ -39,21 +39,28 @@ def _secret_env_values() -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
-def redact_text(text: str) -> str:
-    """``text`` with URL credentials and secret environment values replaced by ``REDACTED``."""
+def redact_text(text: str, secrets: list[str] | None = None) -> str:
+    """``text`` with URL credentials and secret environment values (``secrets``: read from the
+    environment when not given) replaced by ``REDACTED``."""
     text = _USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
     text = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}{MASK}", text)
-    for value in _secret_env_values():
+    for value in _secret_env_values() if secrets is None else secrets:
         text = text.replace(value, MASK)
     return text
 
 
 def redact(value: Any) -> Any:
-    """A JSON-like value with every string in it passed through :func:`redact_text`."""
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {key: redact(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(item) for item in value]
-    return value
+    """A JSON-like value with every string in it passed through :func:`redact_text` (the
+    environment is read once for the whole value)."""
+    secrets = _secret_env_values()
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            return redact_text(item, secrets)
+        if isinstance(item, dict):
+            return {key: walk(inner) for key, inner in item.items()}
+        if isinstance(item, list | tuple):
+            return [walk(inner) for inner in item]
+        return item
+
+    return walk(value)

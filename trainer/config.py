@@ -44,9 +44,9 @@ class TrainConfig(BaseModel):
     eval_batches: int = Field(8, ge=1)
     # Steps between periodic checkpoints (0 = only the final one). A crash loses at most this many
     # steps: 500 is about a minute for the demo-sized model on two CPU cores (~0.12 s a step) and
-    # a few minutes for a model ten times larger there or a ~100 M-parameter one on one GPU
-    # (~0.3 s a step). Writing one costs ~12 bytes a parameter (weights and AdamW's two moments,
-    # fp32): ~1.2 GB and a few seconds at 100 M parameters, a few percent of that interval.
+    # by estimate (not measured here) a few minutes for a model ten times larger there or a
+    # ~100 M-parameter one on one GPU (~0.3 s a step). Writing one costs ~12 bytes a parameter
+    # (weights and AdamW's two moments, fp32): ~1.2 GB at 100 M parameters.
     checkpoint_every: int = Field(500, ge=0)
     # Periodic checkpoints kept besides the final checkpoint.pt: two, so that if the newest is
     # unreadable a resume falls back to the one before it rather than to step 0.

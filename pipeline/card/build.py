@@ -28,9 +28,21 @@ from pipeline.card.signals import read_signals, signal_summary, signals_markdown
 from pipeline.config import RunConfig
 from pipeline.faults import fault_point
 from pipeline.redact import redact, redact_text
+from pipeline.report.runs import funnel_counts
 from pipeline.rundir import RunDir, atomic_write_bytes, atomic_write_json, read_json
 from pipeline.stages import DOCUMENT_STAGES, STAGES
 
+#: what the card's funnel shows of each document stage's counts
+FUNNEL_KEYS = (
+    "stage",
+    "docs_in",
+    "docs_kept",
+    "docs_dropped",
+    "dropped",
+    "flagged",
+    "bytes_in",
+    "bytes_kept",
+)
 EXAMPLES_PER_REASON = 2  # enough to see what a rule removes without bloating the card
 SNIPPET_CHARS = 240
 
@@ -108,26 +120,7 @@ def composition(run: RunDir) -> dict[str, dict[str, int]]:
 def build_card(run: RunDir, config: RunConfig, title: str = "gristmill run") -> dict[str, Any]:
     """Write `card/card.json` and `card/README.md`; return the card."""
     manifest = run.manifest()
-    funnel = []
-    for stage in DOCUMENT_STAGES:
-        record = run.stage_record(stage)
-        if record:
-            counts = record["counts"]
-            funnel.append(
-                {
-                    key: counts[key]
-                    for key in (
-                        "stage",
-                        "docs_in",
-                        "docs_kept",
-                        "docs_dropped",
-                        "dropped",
-                        "flagged",
-                        "bytes_in",
-                        "bytes_kept",
-                    )
-                }
-            )
+    funnel = [{key: counts[key] for key in FUNNEL_KEYS} for counts in funnel_counts(run)]
     card: dict[str, Any] = {
         "title": title,
         "gristmill_version": __version__,

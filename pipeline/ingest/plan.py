@@ -43,14 +43,16 @@ class WorkUnit:
     members: tuple[tuple[str, str], ...]
 
     @property
-    def path(self) -> str:
-        return self.members[0][0]
-
-    @property
     def rel_path(self) -> str:
-        """The unit's name in logs and records: its (first) member's relative path."""
-        first = self.members[0][1]
-        return first if len(self.members) == 1 else f"{first} (+{len(self.members) - 1} files)"
+        """The unit's name in logs and records (see :func:`members_label`)."""
+        return members_label(self.members)
+
+
+def members_label(members: Sequence[tuple[object, str]]) -> str:
+    """A unit's name in logs and records: its first member's relative path, and how many files
+    follow it in a group."""
+    first = members[0][1]
+    return first if len(members) == 1 else f"{first} (+{len(members) - 1} files)"
 
 
 def _tag(rel: str) -> str:

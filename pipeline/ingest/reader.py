@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from pipeline.ingest.config import SourceConfig
 from pipeline.ingest.formats import FORMAT_READERS
+from pipeline.ingest.plan import members_label
 from pipeline.ingest.records import Document, Record, Skipped, Unit
 from pipeline.schema import doc_id, documents_to_table, with_reason
 from pipeline.stage import StageResult, StageStats, text_bytes
@@ -157,7 +158,7 @@ def iter_unit_partitions(
     """
     target = source.limits.partition_bytes
     reader = READERS[source.format]
-    label = members[0][1] if len(members) == 1 else f"{members[0][1]} (+{len(members) - 1} files)"
+    label = members_label(members)
     units: list[Unit] = []
     gather = _Gather()
     files = file_bytes = 0

@@ -48,3 +48,9 @@ def stage_counts(run: RunDir, stage: str) -> dict[str, Any] | None:
     """The merged counts of a document stage from its record, or ``None`` if it has none."""
     record = run.stage_record(stage)
     return record.get("counts") if record else None
+
+
+def funnel_counts(run: RunDir) -> list[dict[str, Any]]:
+    """The merged counts (each with its ``stage``) of every document stage that has a record,
+    in run order: the funnel the card, `gristmill show` and the Prefect artifact present."""
+    return [counts for stage in DOCUMENT_STAGES if (counts := stage_counts(run, stage))]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.report.runs import open_run, stage_counts
+from pipeline.report.runs import funnel_counts, open_run
 from pipeline.report.text import heading, table
-from pipeline.stages import DOCUMENT_STAGES, STAGES
+from pipeline.stages import STAGES
 
 FUNNEL_KEYS = ("docs_in", "docs_kept", "docs_dropped", "bytes_in", "bytes_kept", "dropped")
 
@@ -27,11 +27,7 @@ def show(path: str) -> dict[str, Any]:
                 "seconds": entry.get("seconds") if entry else None,
             }
         )
-    funnel = []
-    for name in DOCUMENT_STAGES:
-        counts = stage_counts(run, name)
-        if counts:
-            funnel.append({"stage": name, **{k: counts[k] for k in FUNNEL_KEYS}})
+    funnel = [{k: c[k] for k in ("stage", *FUNNEL_KEYS)} for c in funnel_counts(run)]
     return {
         "run": str(run.root),
         "gristmill_version": manifest.get("gristmill_version"),
