@@ -141,10 +141,13 @@ def model_config_for(
     manifest: Manifest, config: TrainConfig, objective: TrainObjective
 ) -> ModelConfig:
     """The model shape for these shards (vocab, length, special ids), this config and the
-    family the objective asks for."""
+    family the objective asks for. Positions cover the longest fixed-length column (a
+    sequence-to-sequence objective's targets may be longer than its inputs); an
+    "encoder-decoder" objective gets a decoder as deep as the encoder (T5 and BART's layout)."""
+    lengths = [c.shape[0] for c in manifest.columns.values() if c.numeric and c.shape]
     return ModelConfig(
         vocab_size=manifest.vocab_size,
-        max_len=manifest.seq_len,
+        max_len=max([manifest.seq_len, *lengths]),
         d_model=config.d_model,
         n_layers=config.n_layers,
         n_heads=config.n_heads,
@@ -153,6 +156,7 @@ def model_config_for(
         pad_id=manifest.pad_id,
         ignore_index=manifest.ignore_index,
         causal=objective.family == "decoder",
+        n_decoder_layers=config.n_layers if objective.family == "encoder-decoder" else 0,
         generator_fraction=config.generator_fraction if "rtd" in objective.heads else 0.0,
         **{k: v for head in objective.heads for k, v in HEAD_SETTINGS.get(head, {}).items()},
     )

@@ -25,6 +25,21 @@ there was replaced (a token-level binary classifier). `forward(..., rtd_uniform=
 of it in one pass and returns the generator's MLM loss and the discriminator's loss. Sampling is
 by inverse CDF from `rtd_uniform`, one uniform number per position drawn outside the model, so
 the same numbers give the same samples.
+
+The "encoder-decoder" family (T5, Raffel et al. 2020; BART, Lewis et al. 2020) adds a decoder
+stack of `n_decoder_layers` of the same `Block`, each with a cross-attention sublayer between
+its causal self-attention and its MLP (queries from the decoder, keys and values from the
+encoder's final hidden states). The token and position embeddings and the tied output head are
+shared by both stacks; the encoder is bidirectional. `forward(..., decoder_input_ids=...)` runs
+both and scores the decoder's positions against `labels`.
+
+The "plm" head is XLNet's two-stream attention (Yang et al. 2019) written as attention masks: a
+content stream h (the ordinary hidden states) and a query stream g that starts from a learned
+vector plus the position embedding (it knows where it predicts, not what is there). Each block
+updates both with the same weights: h attends over h under the content mask, g takes its queries
+from g and its keys and values from h under the query mask. The masks come from the factorisation
+order (trainer.objectives.plm builds them); `forward(..., perm_masks=(content, query))` predicts
+the labelled positions from the query stream.
 """
 
 from __future__ import annotations
@@ -41,10 +56,11 @@ from torch import nn
 #: 2-way classifier (is B the next segment / are the segments in order); "rtd", ELECTRA's
 #: generator and token-level replaced/original classifier (its width, `generator_fraction`, is a
 #: training setting, so it comes from the TrainConfig rather than from here).
-HEAD_SETTINGS: dict[str, dict[str, int]] = {
+HEAD_SETTINGS: dict[str, dict[str, int | bool]] = {
     "lm": {},
     "nsp": {"type_vocab_size": 2, "n_classes": 2},
     "rtd": {},
+    "plm": {"two_stream": True},  # XLNet's query stream (its learned start vector)
 }
 HEADS = frozenset(HEAD_SETTINGS)
 
@@ -70,12 +86,18 @@ class ModelConfig:
     # ELECTRA's generator width as a fraction of this model's (the "rtd" head); 0 = no generator
     # and no replaced-token classifier.
     generator_fraction: float = 0.0
+    # Decoder blocks (with cross-attention) of the "encoder-decoder" family; 0 = no decoder.
+    n_decoder_layers: int = 0
+    # XLNet's query stream (the "plm" head): a learned start vector for the second stream.
+    two_stream: bool = False
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if self.vocab_size < 1 or self.max_len < 1:
             raise ValueError("vocab_size and max_len must be positive")
+        if self.n_decoder_layers < 0:
+            raise ValueError(f"n_decoder_layers {self.n_decoder_layers} is negative")
         if not 0 <= self.generator_fraction <= 1:
             raise ValueError(f"generator_fraction {self.generator_fraction} is not in [0, 1]")
 
@@ -95,6 +117,8 @@ class ModelConfig:
             type_vocab_size=0,
             n_classes=0,
             generator_fraction=0.0,
+            n_decoder_layers=0,
+            two_stream=False,
         )
 
     def to_dict(self) -> dict[str, int | float | bool]:
@@ -102,6 +126,9 @@ class ModelConfig:
 
 
 class SelfAttention(nn.Module):
+    """Multi-head attention; its keys and values come from `x`, or from `kv` when given
+    (cross-attention to an encoder, or XLNet's query stream reading the content stream)."""
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.n_heads = cfg.n_heads
@@ -109,11 +136,18 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.out = nn.Linear(cfg.d_model, cfg.d_model)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, kv: torch.Tensor | None = None
+    ) -> torch.Tensor:
         batch, length, width = x.shape
-        q, k, v = (
-            self.qkv(x).view(batch, length, 3, self.n_heads, width // self.n_heads).unbind(dim=2)
-        )
+        heads, size = self.n_heads, width // self.n_heads
+        if kv is None:
+            q, k, v = self.qkv(x).view(batch, length, 3, heads, size).unbind(dim=2)
+        else:  # the same projections, queries from x and keys/values from kv
+            q = F.linear(x, self.qkv.weight[:width], self.qkv.bias[:width])
+            q = q.view(batch, length, heads, size)
+            kv_proj = F.linear(kv, self.qkv.weight[width:], self.qkv.bias[width:])
+            k, v = kv_proj.view(batch, kv.shape[1], 2, heads, size).unbind(dim=2)
         y = F.scaled_dot_product_attention(
             q.transpose(1, 2),
             k.transpose(1, 2),
@@ -125,12 +159,20 @@ class SelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm residual block: x + attn(ln(x)), then x + mlp(ln(x))."""
+    """Pre-norm residual block: x + attn(ln(x)), then x + mlp(ln(x)).
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    With `cross=True` (a decoder block) a cross-attention sublayer sits between the two:
+    x + cross(ln_cross(x), memory), keys and values from `memory` (the encoder's output).
+    Given `context`, the self-attention's keys and values come from ln1(context) instead of
+    ln1(x) (XLNet's query stream reading the content stream with the same weights).
+    """
+
+    def __init__(self, cfg: ModelConfig, *, cross: bool = False) -> None:
         super().__init__()
         self.ln1 = nn.LayerNorm(cfg.d_model)
         self.attn = SelfAttention(cfg)
+        self.ln_cross = nn.LayerNorm(cfg.d_model) if cross else None
+        self.cross = SelfAttention(cfg) if cross else None
         self.ln2 = nn.LayerNorm(cfg.d_model)
         self.mlp = nn.Sequential(
             nn.Linear(cfg.d_model, cfg.d_ff),
@@ -139,8 +181,21 @@ class Block(nn.Module):
         )
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.ln1(x), mask))
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        *,
+        context: torch.Tensor | None = None,
+        memory: torch.Tensor | None = None,
+        memory_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        kv = None if context is None else self.ln1(context)
+        x = x + self.drop(self.attn(self.ln1(x), mask, kv))
+        if self.cross is not None and self.ln_cross is not None:
+            if memory is None:
+                raise ValueError("a decoder block needs the encoder's output (memory)")
+            x = x + self.drop(self.cross(self.ln_cross(x), memory_mask, memory))
         return x + self.drop(self.mlp(self.ln2(x)))
 
 
@@ -223,12 +278,27 @@ class TransformerLM(nn.Module):
             if cfg.generator_fraction
             else None
         )
+        # The "encoder-decoder" family's decoder: the same Block with cross-attention, reading
+        # the shared embeddings; its own final LayerNorm before the shared head.
+        self.decoder = (
+            nn.ModuleList(Block(cfg, cross=True) for _ in range(cfg.n_decoder_layers))
+            if cfg.n_decoder_layers
+            else None
+        )
+        self.ln_dec = nn.LayerNorm(cfg.d_model) if cfg.n_decoder_layers else None
+        # XLNet's query stream starts from one learned vector (its `mask_emb`) at every position.
+        self.query_emb = nn.Parameter(torch.zeros(cfg.d_model)) if cfg.two_stream else None
         self.apply(self._init_weights)
+        if self.query_emb is not None:
+            nn.init.normal_(self.query_emb, std=0.02)
         # GPT-2's scaled init for the projections that write into the residual stream.
         blocks = [*self.blocks, *(self.generator.blocks if self.generator is not None else [])]
         for block in blocks:
             for proj in (block.attn.out, block.mlp[2]):
                 nn.init.normal_(proj.weight, std=0.02 / math.sqrt(2 * cfg.n_layers))
+        for block in self.decoder if self.decoder is not None else []:
+            for proj in (block.attn.out, block.cross.out, block.mlp[2]):  # type: ignore[union-attr]
+                nn.init.normal_(proj.weight, std=0.02 / math.sqrt(3 * cfg.n_decoder_layers))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -296,6 +366,65 @@ class TransformerLM(nn.Module):
             x = block(x, mask)
         return self.ln_f(x)
 
+    def decode(
+        self,
+        decoder_input_ids: torch.Tensor,
+        memory: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The decoder's final-LayerNorm hidden states, (batch, target length, d_model).
+
+        Self-attention is causal over the decoder's keys that `decoder_attention_mask` keeps (by
+        default, every non-pad one and the first position, which holds the start token even when
+        that is `[PAD]`, as in T5); cross-attention reads `memory` (the encoder's hidden states)
+        at the encoder positions `attention_mask` keeps (by default, all).
+        """
+        if self.decoder is None or self.ln_dec is None:
+            raise ValueError("this model has no decoder (n_decoder_layers is 0)")
+        length = decoder_input_ids.shape[1]
+        if decoder_attention_mask is None:
+            decoder_attention_mask = decoder_input_ids != self.cfg.pad_id
+            decoder_attention_mask[:, 0] = True
+        eye = torch.eye(length, dtype=torch.bool, device=decoder_input_ids.device)
+        causal = torch.ones_like(eye).tril()
+        self_mask = (decoder_attention_mask.bool()[:, None, None, :] & causal) | eye
+        if attention_mask is None:
+            memory_mask = None
+        else:
+            keep = attention_mask.bool()
+            keep = keep | ~keep.any(dim=1, keepdim=True)  # an empty row would give NaN
+            memory_mask = keep[:, None, None, :]
+        y = self.embed(decoder_input_ids)
+        for block in self.decoder:
+            y = block(y, self_mask, memory=memory, memory_mask=memory_mask)
+        return self.ln_dec(y)
+
+    def two_stream(
+        self,
+        input_ids: torch.Tensor,
+        content_mask: torch.Tensor,
+        query_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """XLNet's query stream after the last block, final-LayerNorm'd, (batch, length,
+        d_model). Both masks are boolean (batch, 1, length, length), True = may attend; every
+        block updates the content stream h under `content_mask` and the query stream g, whose
+        keys and values are h's, under `query_mask`, both from the previous block's h."""
+        if self.query_emb is None:
+            raise ValueError("this model has no query stream (two_stream is off)")
+        length = input_ids.shape[1]
+        if length > self.cfg.max_len:
+            raise ValueError(f"sequence length {length} exceeds max_len {self.cfg.max_len}")
+        content = self.embed(input_ids)
+        positions = self.pos_emb(torch.arange(length, device=input_ids.device))
+        query = self.drop((self.query_emb + positions).expand_as(content))
+        for block in self.blocks:
+            query, content = (
+                block(query, query_mask, context=content),
+                block(content, content_mask),
+            )
+        return self.ln_f(query)
+
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return F.linear(hidden, self.tok_emb.weight, self.head_bias)
 
@@ -355,6 +484,9 @@ class TransformerLM(nn.Module):
         token_type_ids: torch.Tensor | None = None,
         next_sentence_label: torch.Tensor | None = None,
         rtd_uniform: torch.Tensor | None = None,
+        decoder_input_ids: torch.Tensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        perm_masks: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Logits (batch, length, vocab) without labels; with labels, the mean loss (scalar);
         with `next_sentence_label` too, a (2,) tensor: that loss and the classifier's mean
@@ -369,6 +501,11 @@ class TransformerLM(nn.Module):
         With `rtd_uniform` (one number in [0, 1) per position), ELECTRA's pass instead: a (2,)
         tensor of the generator's MLM loss against `labels` and the discriminator's loss on the
         input its samples corrupted (`generate`, then `detect`).
+
+        With `decoder_input_ids` (the "encoder-decoder" family), the encoder reads `input_ids`
+        and the logits and loss are the decoder's, one per decoder position (`labels` align with
+        `decoder_input_ids`: position t predicts `labels[t]`). With `perm_masks` (the "plm"
+        head's content and query masks), they are the query stream's.
         """
         if rtd_uniform is not None:
             if labels is None:
@@ -377,7 +514,13 @@ class TransformerLM(nn.Module):
                 input_ids, labels, rtd_uniform, attention_mask
             )
             return torch.stack([gen_loss, self.detect(corrupted, replaced, attention_mask)])
-        hidden = self.hidden(input_ids, attention_mask, position_ids, token_type_ids)
+        if decoder_input_ids is not None:
+            memory = self.hidden(input_ids, attention_mask, position_ids, token_type_ids)
+            hidden = self.decode(decoder_input_ids, memory, attention_mask, decoder_attention_mask)
+        elif perm_masks is not None:
+            hidden = self.two_stream(input_ids, *perm_masks)
+        else:
+            hidden = self.hidden(input_ids, attention_mask, position_ids, token_type_ids)
         if labels is None:
             return self.logits(hidden)
         labels = labels.long()

@@ -6,7 +6,7 @@ is a module in this package and one line in `OBJECTIVES`.
 
 from __future__ import annotations
 
-from trainer.objectives import clm, mlm, nsp, rtd
+from trainer.objectives import clm, denoise, mlm, nsp, plm, rtd, span
 from trainer.objectives.base import Batch, LossOutput, TrainObjective
 
 OBJECTIVES: dict[str, TrainObjective] = {
@@ -14,6 +14,9 @@ OBJECTIVES: dict[str, TrainObjective] = {
     "clm": clm.OBJECTIVE,  # causal LM on packed rows
     "nsp": nsp.OBJECTIVE,  # NSP or SOP pairs + MLM on the pair (BERT, ALBERT)
     "rtd": rtd.OBJECTIVE,  # replaced-token detection on MLM shards (ELECTRA)
+    "span": span.OBJECTIVE,  # T5 span corruption, encoder-decoder
+    "denoise": denoise.OBJECTIVE,  # BART text infilling + sentence permutation, encoder-decoder
+    "plm": plm.OBJECTIVE,  # XLNet permutation LM, two-stream attention masks
 }
 
 

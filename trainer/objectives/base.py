@@ -40,7 +40,9 @@ class TrainObjective:
     name: str
     shards: str  # the data-side objective whose shards it reads (`shards/<shards>/`)
     columns: tuple[str, ...]  # the shard columns its loss reads
-    family: Literal["encoder", "decoder"]
+    # "encoder": bidirectional; "decoder": causal; "encoder-decoder": a bidirectional encoder
+    # and a causal decoder with cross-attention (T5, BART), sharing embeddings and head.
+    family: Literal["encoder", "decoder", "encoder-decoder"]
     heads: tuple[str, ...]  # heads of trainer.model.HEADS it needs
     loss: Callable[[nn.Module, Batch], LossOutput]
     transform: Transform | None = None
