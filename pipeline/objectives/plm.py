@@ -27,9 +27,10 @@ maps int32 columns without a copy); int16 would halve the column but add a dtype
 
 `input_ids` keep the original tokens at the targets (XLNet's content stream reads them; the
 query stream, which predicts, never sees its own position); `labels` hold them there and -100
-elsewhere. Every row's draws (span lengths and offsets in row order, then the permutation) come
-from a numpy Generator seeded by (seed, document id, chunk), so one seed gives byte-identical
-shards and any row can be rebuilt from its keys.
+elsewhere. Every row draws all its uniforms at once (span lengths, span offsets, permutation
+keys) from a numpy Generator seeded by (seed, document id, chunk), so one seed gives
+byte-identical shards and any row can be rebuilt from its keys; the rest is vectorised over
+the rows of a batch.
 """
 
 from __future__ import annotations
@@ -102,32 +103,54 @@ def row_seed(seed: int, doc_id: str, chunk: int) -> int:
     return int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "little")
 
 
-def sample_targets(rng: np.random.Generator, length: int, config: PLMConfig) -> np.ndarray:
-    """XLNet's span-based target choice over `length` positions (bool per position)."""
-    targets = np.zeros(length, dtype=bool)
-    cursor = 0
-    while cursor < length:
-        span = int(rng.integers(1, config.max_span_length + 1))
-        context = int(span / config.plm_probability)
-        start = cursor + int(rng.integers(0, context - span + 1))
-        targets[start : start + span] = True
-        cursor += context
-    return targets
+def max_spans(length: int, config: PLMConfig) -> int:
+    """The most spans a row of `length` positions can hold (every context at its shortest)."""
+    shortest = min(
+        int(span / config.plm_probability) for span in range(1, config.max_span_length + 1)
+    )
+    return -(-length // shortest)
 
 
-def factorisation_ranks(
-    rng: np.random.Generator, targets: np.ndarray, perm_size: int
-) -> np.ndarray:
-    """Rank of every position in the order: non-targets first (position order), then targets
-    in XLNet's local-permutation order (blocks of `perm_size`, one shuffle for every block)."""
-    length = len(targets)
-    shuffle = rng.permutation(perm_size)
+def sample_targets(uniforms: np.ndarray, length: int, config: PLMConfig) -> np.ndarray:
+    """XLNet's span-based target choice over `length` positions, for many rows at once.
+
+    `uniforms` (rows, 2 * max_spans) holds each row's draws: span lengths (uniform in
+    [1, max_span_length]) from the first half, offsets inside each span's context (uniform in
+    [0, context - span]) from the second. Spans are laid down context after context from the
+    row's start until a context starts at or past the end; the last may be cut there.
+    """
+    spans_per_row = uniforms.shape[1] // 2
+    span = 1 + np.minimum(
+        (uniforms[:, :spans_per_row] * config.max_span_length).astype(np.int64),
+        config.max_span_length - 1,
+    )
+    context = (span / config.plm_probability).astype(np.int64)  # int(span / p), as XLNet
+    offset = (uniforms[:, spans_per_row:] * (context - span + 1)).astype(np.int64)
+    cursor = np.cumsum(context, axis=1) - context  # where each span's context begins
+    active = cursor < length
+    start = np.minimum(cursor + offset, length)
+    stop = np.minimum(start + span, length)
+    rows = np.broadcast_to(np.arange(len(uniforms))[:, None], start.shape)
+    edges = np.zeros((len(uniforms), length + 1), dtype=np.int64)
+    np.add.at(edges, (rows[active], start[active]), 1)
+    np.add.at(edges, (rows[active], stop[active]), -1)
+    return np.cumsum(edges[:, :length], axis=1) > 0
+
+
+def factorisation_ranks(keys: np.ndarray, targets: np.ndarray, perm_size: int) -> np.ndarray:
+    """Rank of every position in the order, for many rows: non-targets first (position order),
+    then targets in XLNet's local-permutation order: blocks of `perm_size` in turn, the positions
+    of every block ordered by one random permutation of `range(perm_size)`, the sort order of
+    the row's `keys` (rows, perm_size)."""
+    rows, length = targets.shape
+    shuffle = np.empty_like(keys, dtype=np.int64)
+    np.put_along_axis(shuffle, np.argsort(keys, axis=1), np.arange(perm_size)[None, :], axis=1)
     position = np.arange(length)
-    local = (position // perm_size) * perm_size + shuffle[position % perm_size]
+    local = (position // perm_size) * perm_size + shuffle[:, position % perm_size]
     key = np.where(targets, length + local, position)  # non-targets sort before any target
-    order = np.argsort(key, kind="stable")
-    ranks = np.empty(length, dtype=np.int32)
-    ranks[order] = np.arange(length, dtype=np.int32)
+    order = np.argsort(key, axis=1, kind="stable")
+    ranks = np.empty((rows, length), dtype=np.int32)
+    np.put_along_axis(ranks, order, np.arange(length, dtype=np.int32)[None, :], axis=1)
     return ranks
 
 
@@ -148,18 +171,17 @@ def plm_rows_batch(
             chunks.append(chunk)
     rows = len(windows)
     input_ids = np.full((rows, seq_len), PAD_ID, dtype=np.int32)
-    labels = np.full((rows, seq_len), IGNORE_INDEX, dtype=np.int32)
-    perm_index = np.empty((rows, seq_len), dtype=np.int32)
+    n_spans = max_spans(seq_len, config)
+    draws = np.empty((rows, 2 * n_spans + perm_size))
     for r, (window, doc_id, chunk) in enumerate(zip(windows, row_doc_ids, chunks, strict=True)):
-        n = len(window)
-        input_ids[r, :n] = window
-        rng = np.random.default_rng(row_seed(seed, doc_id, chunk))
-        targets = sample_targets(rng, seq_len, config)
-        targets[n:] = False  # padding is never a target
-        if n and targets[:n].all():
-            targets[0] = False  # keep one token of context
-        labels[r, targets] = input_ids[r, targets]
-        perm_index[r] = factorisation_ranks(rng, targets, perm_size)
+        input_ids[r, : len(window)] = window
+        draws[r] = np.random.default_rng(row_seed(seed, doc_id, chunk)).random(draws.shape[1])
+    real = input_ids != PAD_ID
+    targets = sample_targets(draws[:, : 2 * n_spans], seq_len, config) & real
+    only_targets = real.any(axis=1) & ~(real & ~targets).any(axis=1)
+    targets[only_targets, 0] = False  # keep one token of context (a window starts at 0)
+    labels = np.where(targets, input_ids, IGNORE_INDEX).astype(np.int32)
+    perm_index = factorisation_ranks(draws[:, 2 * n_spans :], targets, perm_size)
     return PLMRows(input_ids, perm_index, labels, row_doc_ids, np.array(chunks, dtype=np.int32))
 
 
