@@ -418,11 +418,12 @@ class TransformerLM(nn.Module):
         content = self.embed(input_ids)
         positions = self.pos_emb(torch.arange(length, device=input_ids.device))
         query = self.drop((self.query_emb + positions).expand_as(content))
-        for block in self.blocks:
-            query, content = (
-                block(query, query_mask, context=content),
-                block(content, content_mask),
-            )
+        last = len(self.blocks) - 1
+        for index, block in enumerate(self.blocks):
+            query_next = block(query, query_mask, context=content)
+            if index < last:  # the last block's content stream would feed nothing
+                content = block(content, content_mask)
+            query = query_next
         return self.ln_f(query)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
