@@ -141,10 +141,19 @@ def model_config_for(
     manifest: Manifest, config: TrainConfig, objective: TrainObjective
 ) -> ModelConfig:
     """The model shape for these shards (vocab, length, special ids), this config and the
-    family the objective asks for."""
+    family the objective asks for. Learned positions cover `config.max_len` when it is set (it
+    must cover the shards' rows), else the shards' seq_len; segment embeddings are as many as
+    the config or the objective's heads ask for, whichever is more."""
+    heads = {k: v for head in objective.heads for k, v in HEAD_SETTINGS.get(head, {}).items()}
+    max_len = config.max_len or manifest.seq_len
+    if max_len < manifest.seq_len:
+        raise ValueError(
+            f"{manifest.path}: rows of {manifest.seq_len} tokens exceed train.max_len {max_len}"
+        )
+    heads["type_vocab_size"] = max(config.type_vocab_size, heads.get("type_vocab_size", 0))
     return ModelConfig(
         vocab_size=manifest.vocab_size,
-        max_len=manifest.seq_len,
+        max_len=max_len,
         d_model=config.d_model,
         n_layers=config.n_layers,
         n_heads=config.n_heads,
@@ -154,7 +163,14 @@ def model_config_for(
         ignore_index=manifest.ignore_index,
         causal=objective.family == "decoder",
         generator_fraction=config.generator_fraction if "rtd" in objective.heads else 0.0,
-        **{k: v for head in objective.heads for k, v in HEAD_SETTINGS.get(head, {}).items()},
+        norm=config.norm,
+        embed_norm=config.embed_norm,
+        final_norm=config.final_norm,
+        head_transform=config.head_transform,
+        head_bias=config.head_bias,
+        gelu=config.gelu,
+        norm_eps=config.norm_eps,
+        **heads,
     )
 
 

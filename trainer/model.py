@@ -1,5 +1,10 @@
 """The trainer's one model family: a small pre-norm transformer with a tied LM head.
 
+Architecture options in `ModelConfig` (norm placement, a LayerNorm on the embeddings, the final
+LayerNorm, BERT's head transform, the output bias, exact or tanh GELU, LayerNorm epsilon) let the
+family match BERT or GPT-2 exactly, so trainer.export can write it as either; their defaults
+are the shape described here.
+
 Token + learned position embeddings, `n_layers` pre-norm blocks (attention through
 `torch.nn.functional.scaled_dot_product_attention`, then a GELU MLP), a final LayerNorm and an
 output head whose weight is the token embedding. `causal=False` gives a BERT-style encoder
@@ -47,6 +52,15 @@ HEAD_SETTINGS: dict[str, dict[str, int]] = {
     "rtd": {},
 }
 HEADS = frozenset(HEAD_SETTINGS)
+#: Where a block's LayerNorms sit: before each sublayer (GPT-2) or after each residual sum (BERT).
+NORM_PLACEMENTS = frozenset({"pre", "post"})
+#: `ModelConfig.gelu` -> `torch.nn.GELU(approximate=...)`.
+GELU_APPROXIMATIONS: dict[str, str] = {"exact": "none", "tanh": "tanh"}
+
+
+def gelu(cfg: ModelConfig) -> nn.GELU:
+    """The GELU this config asks for (exact, or the tanh approximation)."""
+    return nn.GELU(approximate=GELU_APPROXIMATIONS[cfg.gelu])
 
 
 @dataclass(frozen=True)
@@ -70,8 +84,23 @@ class ModelConfig:
     # ELECTRA's generator width as a fraction of this model's (the "rtd" head); 0 = no generator
     # and no replaced-token classifier.
     generator_fraction: float = 0.0
+    # Architecture options (the defaults are this family's original shape), so that each family
+    # can match a stock architecture exactly (trainer.export): BERT is post-norm with a LayerNorm
+    # on the embeddings, no final LayerNorm and a dense-GELU-LayerNorm head transform, eps 1e-12;
+    # GPT-2 is pre-norm with a final LayerNorm, tanh GELU and no output bias, eps 1e-5.
+    norm: str = "pre"  # "pre": x + f(ln(x)) (GPT-2); "post": ln(x + f(x)) (BERT)
+    embed_norm: bool = False  # LayerNorm over the summed embeddings (BERT)
+    final_norm: bool = True  # LayerNorm after the last block (pre-norm needs it; BERT has none)
+    head_transform: bool = False  # dense -> GELU -> LayerNorm before the vocabulary projection
+    head_bias: bool = True  # a bias on the vocabulary projection (BERT has one, GPT-2 not)
+    gelu: str = "exact"  # "exact" (erf) or "tanh" (the approximation GPT-2 was trained with)
+    norm_eps: float = 1e-5  # LayerNorm epsilon: torch's and GPT-2's default; BERT uses 1e-12
 
     def __post_init__(self) -> None:
+        if self.norm not in NORM_PLACEMENTS:
+            raise ValueError(f"norm {self.norm!r} is not one of {sorted(NORM_PLACEMENTS)}")
+        if self.gelu not in GELU_APPROXIMATIONS:
+            raise ValueError(f"gelu {self.gelu!r} is not one of {sorted(GELU_APPROXIMATIONS)}")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if self.vocab_size < 1 or self.max_len < 1:
@@ -125,21 +154,26 @@ class SelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm residual block: x + attn(ln(x)), then x + mlp(ln(x))."""
+    """Pre-norm residual block: x + attn(ln(x)), then x + mlp(ln(x)); with `norm="post"`,
+    BERT's post-norm one: ln(x + attn(x)), then ln(x + mlp(x))."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.post_norm = cfg.norm == "post"
+        self.ln1 = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
         self.attn = SelfAttention(cfg)
-        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.ln2 = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
         self.mlp = nn.Sequential(
             nn.Linear(cfg.d_model, cfg.d_ff),
-            nn.GELU(),
+            gelu(cfg),
             nn.Linear(cfg.d_ff, cfg.d_model),
         )
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        if self.post_norm:
+            x = self.ln1(x + self.drop(self.attn(x, mask)))
+            return self.ln2(x + self.drop(self.mlp(x)))
         x = x + self.drop(self.attn(self.ln1(x), mask))
         return x + self.drop(self.mlp(self.ln2(x)))
 
@@ -208,9 +242,26 @@ class TransformerLM(nn.Module):
         self.pos_emb = nn.Embedding(cfg.max_len, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
-        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.ln_f: nn.Module = (
+            nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps) if cfg.final_norm else nn.Identity()
+        )
         # The head's weight is tok_emb.weight (used through F.linear); only its bias is its own.
-        self.head_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        self.head_bias: nn.Parameter | None
+        if cfg.head_bias:
+            self.head_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        else:
+            self.register_parameter("head_bias", None)
+        self.emb_ln = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps) if cfg.embed_norm else None
+        # BERT's prediction-head transform, applied before the vocabulary projection.
+        self.head_transform = (
+            nn.Sequential(
+                nn.Linear(cfg.d_model, cfg.d_model),
+                gelu(cfg),
+                nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps),
+            )
+            if cfg.head_transform
+            else None
+        )
         self.type_emb = (
             nn.Embedding(cfg.type_vocab_size, cfg.d_model) if cfg.type_vocab_size else None
         )
@@ -280,6 +331,8 @@ class TransformerLM(nn.Module):
         if self.type_emb is not None:
             segments = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
             x = x + self.type_emb(segments)
+        if self.emb_ln is not None:
+            x = self.emb_ln(x)
         return self.drop(x)
 
     def hidden(
@@ -289,7 +342,8 @@ class TransformerLM(nn.Module):
         position_ids: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Final-LayerNorm hidden states, (batch, length, d_model)."""
+        """The last block's hidden states after the final LayerNorm (if any), (batch, length,
+        d_model)."""
         x = self.embed(input_ids, position_ids, token_type_ids)
         mask = self.attention_mask(input_ids, attention_mask, position_ids)
         for block in self.blocks:
@@ -297,6 +351,13 @@ class TransformerLM(nn.Module):
         return self.ln_f(x)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The LM head: the head transform (if any), then the projection onto the vocabulary."""
+        if self.head_transform is not None:
+            hidden = self.head_transform(hidden)
+        return self.project(hidden)
+
+    def project(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The vocabulary projection alone: the tied embedding, plus the bias (if any)."""
         return F.linear(hidden, self.tok_emb.weight, self.head_bias)
 
     def classify(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -321,7 +382,7 @@ class TransformerLM(nn.Module):
         take = labels != self.cfg.ignore_index
         mask = self.attention_mask(input_ids, attention_mask)
         hidden = self.generator(self.embed(input_ids), mask)[take]
-        logits = self.logits(hidden).float()
+        logits = self.project(hidden).float()  # the generator's own transform is applied
         total = F.cross_entropy(logits, labels[take], reduction="sum")
         loss = total / take.sum().clamp(min=1)
         with torch.no_grad():
