@@ -73,6 +73,12 @@ def test_explicit_fields_win_over_the_preset() -> None:
     assert TrainConfig(preset="gpt2-small", head_bias=True).head_bias is True
     # A config written out (e.g. into a checkpoint) reads back the same.
     assert TrainConfig.model_validate_json(config.model_dump_json()) == config
+    # The run config's `train:` section resolves the same way.
+    from pipeline.config import RunConfig
+
+    source = {"name": "a", "kind": "web", "format": "jsonl", "paths": ["x"]}
+    run = RunConfig(sources=[source], train={"preset": "gpt2-small", "n_layers": 2})
+    assert (run.train.n_layers, run.train.max_len, run.train.gelu) == (2, 1024, "tanh")
 
 
 def test_unknown_preset_is_refused_with_the_known_ones() -> None:
@@ -203,6 +209,26 @@ def test_exported_tokenizer_round_trips_with_its_special_tokens(
     assert ids[0] == SPECIAL_IDS["cls"] and ids[-1] == SPECIAL_IDS["sep"]
     assert tokenizer.decode(ids, skip_special_tokens=True) == ours.decode(ids)
     assert tokenizer.model_max_length == TINY["max_len"]
+
+
+def test_tokenizer_is_written_without_transformers_too(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where transformers is absent the tokenizer files come from the pipeline's own writer;
+    the folder still loads with its special tokens."""
+    transformers = pytest.importorskip("transformers")
+    import sys
+
+    from trainer.export import export_model
+
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "transformers", None)  # `import transformers` now fails
+        export_model(run_dir, tmp_path / "plain")
+    names = {p.name for p in (tmp_path / "plain").iterdir()}
+    assert {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"} <= names
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "plain"))
+    assert tokenizer.pad_token_id == SPECIAL_IDS["pad"]
+    assert tokenizer.mask_token_id == SPECIAL_IDS["mask"]
 
 
 def test_cli_exports_a_run_directory(run_dir: Path, tmp_path: Path, capsys) -> None:
