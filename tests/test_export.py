@@ -358,3 +358,17 @@ def test_bad_sources_are_one_line(run_dir: Path, tmp_path: Path, capsys) -> None
         main(["export", str(lone), "--out", str(tmp_path / "o"), "--tokenizer", str(tokenizer)])
         == 0
     )
+
+
+def test_core_modules_do_not_import_transformers() -> None:
+    """transformers is an optional extra: importing the CLI, the trainer and the exporter must
+    not load it (a fresh interpreter, since this one may have it loaded already)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, flows.cli, trainer.loop, trainer.export, trainer.presets; "
+        "sys.exit('transformers' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    assert subprocess.run([sys.executable, "-c", code], cwd=root, check=False).returncode == 0
