@@ -1,6 +1,7 @@
 """The `gristmill` command: `run` a config through the chain, run the embedded `demo`, `train` a
-model on shards already built, `schedule` a config as a Prefect deployment, or inspect runs
-(`show`, `stats`, `dropped`, `diff`, `check`; see :mod:`flows.commands`)."""
+model on shards already built, `export` a trained model for `transformers`, `schedule` a config
+as a Prefect deployment, or inspect runs (`show`, `stats`, `dropped`, `diff`, `check`; see
+:mod:`flows.commands`)."""
 
 from __future__ import annotations
 
@@ -72,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--resume", action="store_true", help="insist on continuing from a checkpoint in --out"
     )
+    export = sub.add_parser(
+        "export", help="write a trained model and its tokenizer as a transformers folder"
+    )
+    export.add_argument(
+        "src", metavar="SRC", help="a run directory, a training output folder or a checkpoint"
+    )
+    export.add_argument("--out", required=True, help="the folder to write (safetensors etc.)")
+    export.add_argument(
+        "--tokenizer", help="the tokenizer folder (default: the run's tokenizer/ beside SRC)"
+    )
     commands.add_parsers(sub)
     sched = sub.add_parser(
         "schedule", help="serve a config as a Prefect deployment with a cron schedule"
@@ -96,6 +107,18 @@ def train_command(args: argparse.Namespace, out: Path) -> int:
 
     result = train(Path(args.shards), out, config, resume=True if args.resume else None)
     print(f"gristmill: {result.steps} steps of {config.objective}; metrics -> {result.metrics}")
+    return 0
+
+
+def export_command(args: argparse.Namespace, out: Path) -> int:
+    """`gristmill export`: trainer.export on the given source."""
+    from trainer.export import export_model  # torch loads only once the arguments are good
+
+    result = export_model(Path(args.src), out, args.tokenizer)
+    print(
+        f"gristmill: {result.checkpoint} -> {result.out} as {result.architecture} "
+        f"(load with transformers.{result.auto_class}.from_pretrained and AutoTokenizer)"
+    )
     return 0
 
 
@@ -194,6 +217,8 @@ def _run(args: argparse.Namespace, out: Path) -> int:
     """The command, under the run directory's lock; errors are the caller's to report."""
     if args.command == "train":
         return train_command(args, out)
+    if args.command == "export":
+        return export_command(args, out)
     if args.command == "run":
         config_path = Path(args.config)
         config = load_config(config_path)  # a bad config is reported before anything is written

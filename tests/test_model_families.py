@@ -13,6 +13,7 @@ from pipeline.shards.format import EOS_ID, IGNORE_INDEX, PAD_ID
 from tests.objectives.helpers import TINY
 from tests.seq2seq_fixtures import write_seq2seq_shards
 from trainer.config import TrainConfig
+from trainer.export import family_of
 from trainer.loop import model_config_for
 from trainer.model import ModelConfig, TransformerLM
 from trainer.objectives import get_objective
@@ -126,3 +127,27 @@ def test_the_trainer_picks_the_encoder_decoder(objective: str, tmp_path: Path) -
     config = model_config_for(manifest, TrainConfig(**TINY), get_objective(objective))
     assert config.n_decoder_layers == TINY["n_layers"] and not config.causal
     assert config.max_len == (48 if objective == "span" else 40)  # the longest column
+
+
+def test_post_norm_decoder_stays_causal() -> None:
+    torch.manual_seed(0)
+    config = ModelConfig(
+        vocab_size=VOCAB, max_len=32, d_model=32, n_layers=1, n_heads=2, d_ff=64,
+        n_decoder_layers=1, norm="post", embed_norm=True, final_norm=False,
+    )  # fmt: skip
+    model = TransformerLM(config).eval()
+    encoder, mask, decoder = batch()
+    with torch.no_grad():
+        before = model(encoder, attention_mask=mask, decoder_input_ids=decoder)
+        changed = decoder.clone()
+        changed[:, 5:] = 150
+        after = model(encoder, attention_mask=mask, decoder_input_ids=changed)
+    assert torch.allclose(before[:, :5], after[:, :5], atol=1e-5)
+
+
+def test_export_names_the_new_families() -> None:
+    base = {"vocab_size": VOCAB, "max_len": 16, "d_model": 16, "n_heads": 2, "d_ff": 32}
+    assert family_of(ModelConfig(**base, n_decoder_layers=1)) == "encoder-decoder"
+    assert family_of(ModelConfig(**base, two_stream=True)) == "two-stream"
+    assert family_of(ModelConfig(**base)) == "encoder"
+    assert family_of(ModelConfig(**base, causal=True)) == "decoder"

@@ -7,9 +7,11 @@ steps on two CPU cores in seconds.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from trainer.presets import apply_preset
 
 
 class TrainConfig(BaseModel):
@@ -17,6 +19,9 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # A named shape (trainer.presets: tiny, bert-base, gpt2-small, t5-small, electra-small) that
+    # fills in the model fields below; a field given here as well wins. None: the defaults below.
+    preset: str | None = None
     objective: str = "mlm"  # which shards/<objective>/ to read
     steps: int = Field(40, ge=1)  # optimizer steps; the demo needs only enough to see loss fall
     batch_size: int = Field(16, ge=1)  # sequences per micro-batch
@@ -36,6 +41,21 @@ class TrainConfig(BaseModel):
     # model's. 1/4, ELECTRA's released setting; the paper finds 1/4 to 1/2 works best (Clark et
     # al. 2020, fig. 3), a larger generator making the discriminator's task too hard.
     generator_fraction: float = Field(0.25, gt=0, le=1)
+    # Learned positions; 0 = the shards' seq_len. More lets one model read longer rows later
+    # (BERT-base 512, GPT-2 1024); it must not be shorter than the shards' rows.
+    max_len: int = Field(0, ge=0)
+    # Architecture options (trainer.model.ModelConfig). The defaults are the trainer's original
+    # model; the bert-base and gpt2-small presets set the values that make a model load as
+    # BERT or GPT-2 in `transformers` (gristmill export).
+    norm: Literal["pre", "post"] = "pre"  # pre-norm trains stably without warmup tuning
+    embed_norm: bool = False  # LayerNorm over the summed embeddings (BERT)
+    final_norm: bool = True  # LayerNorm after the last block; a pre-norm stack needs it
+    head_transform: bool = False  # BERT's dense -> GELU -> LayerNorm before the output projection
+    head_bias: bool = True  # output bias, as BERT; GPT-2 has none
+    gelu: Literal["exact", "tanh"] = "exact"  # exact erf GELU; GPT-2 used the tanh approximation
+    norm_eps: float = Field(1e-5, gt=0)  # torch's LayerNorm default (and GPT-2's); BERT 1e-12
+    # Segment embeddings; 0 = none unless the objective needs them (nsp: 2). BERT has 2 always.
+    type_vocab_size: int = Field(0, ge=0)
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, else fp32
     compile: bool = False  # torch.compile; worth it on a GPU for long runs, not for the demo
     device: str = "auto"  # auto: cuda if available, else cpu
@@ -53,3 +73,9 @@ class TrainConfig(BaseModel):
     keep_checkpoints: int = Field(2, ge=1)
     log_every: int = Field(5, ge=1)
     seed: int = 1234
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, data: Any) -> Any:
+        """A named preset's values for the fields this section does not set itself."""
+        return apply_preset(data) if isinstance(data, dict) else data

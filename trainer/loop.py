@@ -141,13 +141,23 @@ def model_config_for(
     manifest: Manifest, config: TrainConfig, objective: TrainObjective
 ) -> ModelConfig:
     """The model shape for these shards (vocab, length, special ids), this config and the
-    family the objective asks for. Positions cover the longest fixed-length column (a
-    sequence-to-sequence objective's targets may be longer than its inputs); an
+    family the objective asks for. Learned positions cover `config.max_len` when it is set (it
+    must cover the shards' rows), else the shards' longest fixed-length column (a
+    sequence-to-sequence objective's targets may be longer than its inputs); segment embeddings
+    are as many as the config or the objective's heads ask for, whichever is more; an
     "encoder-decoder" objective gets a decoder as deep as the encoder (T5 and BART's layout)."""
-    lengths = [c.shape[0] for c in manifest.columns.values() if c.numeric and c.shape]
+    heads = {k: v for head in objective.heads for k, v in HEAD_SETTINGS.get(head, {}).items()}
+    lengths = [c.shape[0] or 0 for c in manifest.columns.values() if c.numeric and c.shape]
+    longest = max([manifest.seq_len, *lengths])
+    max_len = config.max_len or longest
+    if max_len < longest:
+        raise ValueError(
+            f"{manifest.path}: rows of {longest} tokens exceed train.max_len {max_len}"
+        )
+    heads["type_vocab_size"] = max(config.type_vocab_size, heads.get("type_vocab_size", 0))
     return ModelConfig(
         vocab_size=manifest.vocab_size,
-        max_len=max([manifest.seq_len, *lengths]),
+        max_len=max_len,
         d_model=config.d_model,
         n_layers=config.n_layers,
         n_heads=config.n_heads,
@@ -158,7 +168,14 @@ def model_config_for(
         causal=objective.family == "decoder",
         n_decoder_layers=config.n_layers if objective.family == "encoder-decoder" else 0,
         generator_fraction=config.generator_fraction if "rtd" in objective.heads else 0.0,
-        **{k: v for head in objective.heads for k, v in HEAD_SETTINGS.get(head, {}).items()},
+        norm=config.norm,
+        embed_norm=config.embed_norm,
+        final_norm=config.final_norm,
+        head_transform=config.head_transform,
+        head_bias=config.head_bias,
+        gelu=config.gelu,
+        norm_eps=config.norm_eps,
+        **heads,
     )
 
 

@@ -1,5 +1,10 @@
 """The trainer's one model family: a small pre-norm transformer with a tied LM head.
 
+Architecture options in `ModelConfig` (norm placement, a LayerNorm on the embeddings, the final
+LayerNorm, BERT's head transform, the output bias, exact or tanh GELU, LayerNorm epsilon) let the
+family match BERT or GPT-2 exactly, so trainer.export can write it as either; their defaults
+are the shape described here.
+
 Token + learned position embeddings, `n_layers` pre-norm blocks (attention through
 `torch.nn.functional.scaled_dot_product_attention`, then a GELU MLP), a final LayerNorm and an
 output head whose weight is the token embedding. `causal=False` gives a BERT-style encoder
@@ -63,6 +68,15 @@ HEAD_SETTINGS: dict[str, dict[str, int | bool]] = {
     "plm": {"two_stream": True},  # XLNet's query stream (its learned start vector)
 }
 HEADS = frozenset(HEAD_SETTINGS)
+#: Where a block's LayerNorms sit: before each sublayer (GPT-2) or after each residual sum (BERT).
+NORM_PLACEMENTS = frozenset({"pre", "post"})
+#: `ModelConfig.gelu` -> `torch.nn.GELU(approximate=...)`.
+GELU_APPROXIMATIONS: dict[str, str] = {"exact": "none", "tanh": "tanh"}
+
+
+def gelu(cfg: ModelConfig) -> nn.GELU:
+    """The GELU this config asks for (exact, or the tanh approximation)."""
+    return nn.GELU(approximate=GELU_APPROXIMATIONS[cfg.gelu])
 
 
 @dataclass(frozen=True)
@@ -90,8 +104,23 @@ class ModelConfig:
     n_decoder_layers: int = 0
     # XLNet's query stream (the "plm" head): a learned start vector for the second stream.
     two_stream: bool = False
+    # Architecture options (the defaults are this family's original shape), so that each family
+    # can match a stock architecture exactly (trainer.export): BERT is post-norm with a LayerNorm
+    # on the embeddings, no final LayerNorm and a dense-GELU-LayerNorm head transform, eps 1e-12;
+    # GPT-2 is pre-norm with a final LayerNorm, tanh GELU and no output bias, eps 1e-5.
+    norm: str = "pre"  # "pre": x + f(ln(x)) (GPT-2); "post": ln(x + f(x)) (BERT)
+    embed_norm: bool = False  # LayerNorm over the summed embeddings (BERT)
+    final_norm: bool = True  # LayerNorm after the last block (pre-norm needs it; BERT has none)
+    head_transform: bool = False  # dense -> GELU -> LayerNorm before the vocabulary projection
+    head_bias: bool = True  # a bias on the vocabulary projection (BERT has one, GPT-2 not)
+    gelu: str = "exact"  # "exact" (erf) or "tanh" (the approximation GPT-2 was trained with)
+    norm_eps: float = 1e-5  # LayerNorm epsilon: torch's and GPT-2's default; BERT uses 1e-12
 
     def __post_init__(self) -> None:
+        if self.norm not in NORM_PLACEMENTS:
+            raise ValueError(f"norm {self.norm!r} is not one of {sorted(NORM_PLACEMENTS)}")
+        if self.gelu not in GELU_APPROXIMATIONS:
+            raise ValueError(f"gelu {self.gelu!r} is not one of {sorted(GELU_APPROXIMATIONS)}")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if self.vocab_size < 1 or self.max_len < 1:
@@ -159,24 +188,27 @@ class SelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm residual block: x + attn(ln(x)), then x + mlp(ln(x)).
+    """Pre-norm residual block: x + attn(ln(x)), then x + mlp(ln(x)); with `norm="post"`,
+    BERT's post-norm one: ln(x + attn(x)), then ln(x + mlp(x)).
 
     With `cross=True` (a decoder block) a cross-attention sublayer sits between the two:
-    x + cross(ln_cross(x), memory), keys and values from `memory` (the encoder's output).
-    Given `context`, the self-attention's keys and values come from ln1(context) instead of
-    ln1(x) (XLNet's query stream reading the content stream with the same weights).
+    x + cross(ln_cross(x), memory) (post-norm: ln_cross(x + cross(x, memory))), keys and values
+    from `memory` (the encoder's output). Given `context`, the self-attention's keys and values
+    come from the context stream, normed as x is (XLNet's query stream reading the content
+    stream with the same weights).
     """
 
     def __init__(self, cfg: ModelConfig, *, cross: bool = False) -> None:
         super().__init__()
-        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.post_norm = cfg.norm == "post"
+        self.ln1 = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
         self.attn = SelfAttention(cfg)
-        self.ln_cross = nn.LayerNorm(cfg.d_model) if cross else None
+        self.ln_cross = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps) if cross else None
         self.cross = SelfAttention(cfg) if cross else None
-        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.ln2 = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
         self.mlp = nn.Sequential(
             nn.Linear(cfg.d_model, cfg.d_ff),
-            nn.GELU(),
+            gelu(cfg),
             nn.Linear(cfg.d_ff, cfg.d_model),
         )
         self.drop = nn.Dropout(cfg.dropout)
@@ -190,11 +222,16 @@ class Block(nn.Module):
         memory: torch.Tensor | None = None,
         memory_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        if self.cross is not None and memory is None:
+            raise ValueError("a decoder block needs the encoder's output (memory)")
+        if self.post_norm:
+            x = self.ln1(x + self.drop(self.attn(x, mask, context)))
+            if self.cross is not None and self.ln_cross is not None:
+                x = self.ln_cross(x + self.drop(self.cross(x, memory_mask, memory)))
+            return self.ln2(x + self.drop(self.mlp(x)))
         kv = None if context is None else self.ln1(context)
         x = x + self.drop(self.attn(self.ln1(x), mask, kv))
         if self.cross is not None and self.ln_cross is not None:
-            if memory is None:
-                raise ValueError("a decoder block needs the encoder's output (memory)")
             x = x + self.drop(self.cross(self.ln_cross(x), memory_mask, memory))
         return x + self.drop(self.mlp(self.ln2(x)))
 
@@ -263,9 +300,26 @@ class TransformerLM(nn.Module):
         self.pos_emb = nn.Embedding(cfg.max_len, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
-        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.ln_f: nn.Module = (
+            nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps) if cfg.final_norm else nn.Identity()
+        )
         # The head's weight is tok_emb.weight (used through F.linear); only its bias is its own.
-        self.head_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        self.head_bias: nn.Parameter | None
+        if cfg.head_bias:
+            self.head_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        else:
+            self.register_parameter("head_bias", None)
+        self.emb_ln = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps) if cfg.embed_norm else None
+        # BERT's prediction-head transform, applied before the vocabulary projection.
+        self.head_transform = (
+            nn.Sequential(
+                nn.Linear(cfg.d_model, cfg.d_model),
+                gelu(cfg),
+                nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps),
+            )
+            if cfg.head_transform
+            else None
+        )
         self.type_emb = (
             nn.Embedding(cfg.type_vocab_size, cfg.d_model) if cfg.type_vocab_size else None
         )
@@ -285,7 +339,11 @@ class TransformerLM(nn.Module):
             if cfg.n_decoder_layers
             else None
         )
-        self.ln_dec = nn.LayerNorm(cfg.d_model) if cfg.n_decoder_layers else None
+        self.ln_dec: nn.Module | None = None
+        if cfg.n_decoder_layers:
+            self.ln_dec = (
+                nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps) if cfg.final_norm else nn.Identity()
+            )
         # XLNet's query stream starts from one learned vector (its `mask_emb`) at every position.
         self.query_emb = nn.Parameter(torch.zeros(cfg.d_model)) if cfg.two_stream else None
         self.apply(self._init_weights)
@@ -350,6 +408,8 @@ class TransformerLM(nn.Module):
         if self.type_emb is not None:
             segments = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
             x = x + self.type_emb(segments)
+        if self.emb_ln is not None:
+            x = self.emb_ln(x)
         return self.drop(x)
 
     def hidden(
@@ -359,7 +419,8 @@ class TransformerLM(nn.Module):
         position_ids: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Final-LayerNorm hidden states, (batch, length, d_model)."""
+        """The last block's hidden states after the final LayerNorm (if any), (batch, length,
+        d_model)."""
         x = self.embed(input_ids, position_ids, token_type_ids)
         mask = self.attention_mask(input_ids, attention_mask, position_ids)
         for block in self.blocks:
@@ -417,7 +478,10 @@ class TransformerLM(nn.Module):
             raise ValueError(f"sequence length {length} exceeds max_len {self.cfg.max_len}")
         content = self.embed(input_ids)
         positions = self.pos_emb(torch.arange(length, device=input_ids.device))
-        query = self.drop((self.query_emb + positions).expand_as(content))
+        query = self.query_emb + positions
+        if self.emb_ln is not None:  # the query stream's start is normed as the embeddings are
+            query = self.emb_ln(query)
+        query = self.drop(query.expand_as(content))
         last = len(self.blocks) - 1
         for index, block in enumerate(self.blocks):
             query_next = block(query, query_mask, context=content)
@@ -427,6 +491,13 @@ class TransformerLM(nn.Module):
         return self.ln_f(query)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The LM head: the head transform (if any), then the projection onto the vocabulary."""
+        if self.head_transform is not None:
+            hidden = self.head_transform(hidden)
+        return self.project(hidden)
+
+    def project(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The vocabulary projection alone: the tied embedding, plus the bias (if any)."""
         return F.linear(hidden, self.tok_emb.weight, self.head_bias)
 
     def classify(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -451,7 +522,7 @@ class TransformerLM(nn.Module):
         take = labels != self.cfg.ignore_index
         mask = self.attention_mask(input_ids, attention_mask)
         hidden = self.generator(self.embed(input_ids), mask)[take]
-        logits = self.logits(hidden).float()
+        logits = self.project(hidden).float()  # the generator's own transform is applied
         total = F.cross_entropy(logits, labels[take], reduction="sum")
         loss = total / take.sum().clamp(min=1)
         with torch.no_grad():
