@@ -103,10 +103,15 @@ def peak_flops(device: torch.device, override_tflops: float | None) -> float | N
         return override_tflops * 1e12
     if device.type != "cuda":
         return None
-    name = torch.cuda.get_device_name(device)
+    tflops = table_tflops(torch.cuda.get_device_name(device))
+    return None if tflops is None else tflops * 1e12
+
+
+def table_tflops(device_name: str) -> float | None:
+    """`PEAK_TFLOPS`'s figure for a CUDA device name, or None if the table lacks it."""
     for part, tflops in PEAK_TFLOPS:
-        if part in name:
-            return tflops * 1e12
+        if part in device_name:
+            return tflops
     return None
 
 
@@ -260,7 +265,8 @@ class Telemetry:
                 shown["mfu"] = f"{record['mfu']:.1%}"
             self.bar.set_postfix(shown, refresh=True)
             if val_loss is not None:
-                self.bar.write(f"[train] step {record['step']} val_loss {val_loss:.2f}")
+                line = f"[train] step {record['step']} val_loss {val_loss:.2f}"
+                self.bar.write(line, file=sys.stderr)
             return
         line = (
             f"[train] step {record['step']}/{self.total_steps} loss {record['loss']:.2f} "
