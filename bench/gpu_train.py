@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import platform
 import sys
 import tempfile
@@ -94,7 +95,11 @@ def loader(shards: Path, objective: str, config: TrainConfig, device: torch.devi
     columns = get_objective(objective).columns
     dataset = ShardDataset(shards / objective, "train", columns=columns)
     workers: dict[str, Any] = (
-        {"persistent_workers": True, "prefetch_factor": config.prefetch_factor}
+        {
+            "persistent_workers": True,
+            "prefetch_factor": config.prefetch_factor,
+            "multiprocessing_context": multiprocessing.get_context("forkserver"),
+        }
         if config.num_workers
         else {}
     )
