@@ -178,7 +178,7 @@ class Telemetry:
         )
         self.bar: Any | None = None
         if write and (wants_bar(say) if bar is None else bar):
-            from tqdm import tqdm
+            from tqdm import tqdm  # installed with `datasets`, a core dependency
 
             self.bar = tqdm(
                 total=total_steps,
