@@ -81,6 +81,7 @@ def test_flops_formula_and_peak_table() -> None:
     assert table_tflops("NVIDIA H100 PCIe") == 756.0
     assert table_tflops("NVIDIA H200") == table_tflops("NVIDIA GH200 480GB") == 989.0
     assert table_tflops("NVIDIA A100-SXM4-80GB") == 312.0
+    assert table_tflops("NVIDIA L40") == 181.0 and table_tflops("NVIDIA L4") == 121.0
     assert table_tflops("Tesla T4") is None
     assert peak_flops(torch.device("cpu"), None) is None
     assert peak_flops(torch.device("cpu"), 2.5) == 2.5e12
