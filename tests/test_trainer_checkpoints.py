@@ -19,6 +19,7 @@ from trainer.__main__ import main as cli_main
 from trainer.config import TrainConfig
 from trainer.loop import TrainResult, train
 from trainer.outputs import CHECKPOINT_NAME, METRICS_NAME, PERIODIC_DIR
+from trainer.telemetry import WALL_CLOCK_KEYS
 
 TINY = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "batch_size": 8}
 
@@ -52,7 +53,8 @@ def files_of(out: Path) -> dict[str, bytes]:
 def metrics_without_wall_time(out: Path) -> list[dict[str, float]]:
     records = [json.loads(line) for line in (out / METRICS_NAME).read_text().splitlines()]
     for record in records:
-        del record["elapsed"]
+        for key in WALL_CLOCK_KEYS:
+            del record[key]
     return records
 
 

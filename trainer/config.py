@@ -60,6 +60,10 @@ class TrainConfig(BaseModel):
     compile: bool = False  # torch.compile; worth it on a GPU for long runs, not for the demo
     device: str = "auto"  # auto: cuda if available, else cpu
     num_workers: int = Field(0, ge=0)  # DataLoader workers; rows are memory-mapped, 0 is fine
+    # Batches each worker keeps ready (with num_workers > 0). 4, twice torch's default: a batch
+    # is a few hundred kB of copied rows, and a deeper queue rides out a slow read (a cold page
+    # of the memory map) without the GPU waiting.
+    prefetch_factor: int = Field(4, ge=1)
     eval_every: int = Field(20, ge=0)  # steps between validation passes; 0 = only at the end
     eval_batches: int = Field(8, ge=1)
     # Steps between periodic checkpoints (0 = only the final one). A crash loses at most this many
@@ -72,6 +76,12 @@ class TrainConfig(BaseModel):
     # unreadable a resume falls back to the one before it rather than to step 0.
     keep_checkpoints: int = Field(2, ge=1)
     log_every: int = Field(5, ge=1)
+    # Metrics to TensorBoard (`<out>/tensorboard/`) as well as metrics.jsonl: None when the
+    # tensorboard package is installed (it is optional), true to insist, false never.
+    tensorboard: bool | None = None
+    # One device's peak TFLOP/s for the MFU figure. None: the bf16 dense peak from
+    # trainer.telemetry.PEAK_TFLOPS for known GPUs, and no MFU on the CPU or other devices.
+    peak_tflops: float | None = Field(None, gt=0)
     seed: int = 1234
 
     @model_validator(mode="before")

@@ -24,7 +24,6 @@ alone logs, evaluates and writes files.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import random
 import sys
@@ -63,6 +62,7 @@ from trainer.resume import ResumeSearch, find_resume_point, manifest_sha256, run
 from trainer.sampler import ResumableSampler
 from trainer.schedule import warmup_cosine
 from trainer.shards import INDEX_KEY, MANIFEST_NAME, Manifest, ShardDataset, load_manifest
+from trainer.telemetry import Telemetry, flops_per_token, matmul_parameters, peak_flops, silent
 
 Progress = Callable[[str], None]
 
@@ -105,7 +105,8 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
 
     Biases, LayerNorm weights and the embeddings (the token embedding doubles as the output head)
     get no decay, as in BERT / GPT-2 practice: decaying them mostly shrinks scales the next layer
-    re-learns.
+    re-learns. On CUDA the fused kernel updates every parameter in one launch per group (same
+    update rule; the CPU keeps the default implementation, which the tests' losses pin).
     """
     no_decay: set[int] = set()
     for module in model.modules():
@@ -123,7 +124,8 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
         {"params": decay, "weight_decay": config.weight_decay},
         {"params": plain, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
+    fused = all(p.device.type == "cuda" for p in model.parameters())
+    return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, fused=fused or None)
 
 
 def find_shards_dir(shards_dir: Path | str, objective: str) -> Path:
@@ -316,7 +318,7 @@ def train(
     if stop_after is not None and stop_after < 1:
         raise ValueError(f"stop_after must be >= 1, got {stop_after}")
     ddp = init_distributed()
-    say: Progress = progress if (progress is not None and ddp.rank == 0) else (lambda _msg: None)
+    say: Progress = progress if (progress is not None and ddp.rank == 0) else silent
     try:
         return _train(shards_dir, Path(out_dir), config, say, resume, stop_after, ddp, started)
     finally:
@@ -430,6 +432,14 @@ def _train(
         if config.num_workers > 0
         else None
     )
+    # Workers (if any) stay up across epochs and validation passes and keep `prefetch_factor`
+    # batches each in flight; on CUDA batches land in pinned memory so the copy to the device
+    # (`non_blocking`) overlaps compute.
+    workers: dict[str, Any] = (
+        {"persistent_workers": True, "prefetch_factor": config.prefetch_factor}
+        if config.num_workers > 0
+        else {}
+    )
     train_loader = DataLoader(
         train_set,
         batch_size=config.batch_size,
@@ -437,6 +447,7 @@ def _train(
         num_workers=config.num_workers,
         multiprocessing_context=worker_context,
         pin_memory=device.type == "cuda",
+        **workers,
         # Full batches only, unless an epoch is shorter than one batch.
         drop_last=len(train_set) // ddp.world_size >= config.batch_size,
         generator=loader_seed,
@@ -449,6 +460,7 @@ def _train(
             num_workers=config.num_workers,
             multiprocessing_context=worker_context,
             pin_memory=device.type == "cuda",
+            **workers,
             generator=torch.Generator().manual_seed(config.seed),
         )
         if val_set is not None
@@ -514,7 +526,20 @@ def _train(
             },
         )
 
-    metrics = metrics_path.open("a", encoding="utf-8") if ddp.rank == 0 else None
+    telemetry = Telemetry(
+        metrics_path,
+        total_steps=config.steps,
+        start_step=start_step,
+        flops=flops_per_token(
+            matmul_parameters(model), model_cfg.n_layers, model_cfg.d_model, manifest.seq_len
+        ),
+        peak=peak_flops(device, config.peak_tflops),
+        world_size=ddp.world_size,
+        pad_id=manifest.pad_id,
+        write=ddp.rank == 0,
+        say=say,
+        tensorboard=config.tensorboard,
+    )
     tokens_per_row = manifest.seq_len * ddp.world_size  # every rank takes as many rows
     batch_iter = batches()
     model.train()
@@ -543,6 +568,7 @@ def _train(
                     step_parts[part] = step_parts.get(part, torch.zeros((), device=device)) + share
                 cursor.advance(rows)
                 tokens_seen += rows * tokens_per_row
+                telemetry.count(batch)
             grad_norm = None
             if config.grad_clip > 0:
                 grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -563,28 +589,17 @@ def _train(
                     model, val_loader, device, autocast, config.eval_batches, objective, config.seed
                 )
                 val_losses.append((step, val_loss))
-            if step % config.log_every == 0 or at_end or val_loss is not None:
-                loss_value = float(step_loss)
-                elapsed = elapsed_before + time.perf_counter() - started
-                record: dict[str, Any] = {
-                    "step": step,
-                    "loss": loss_value,
-                    "lr": lr,
-                    "tokens": tokens_seen,
-                    "elapsed": round(elapsed, 4),
-                }
-                record.update({part: float(value) for part, value in step_parts.items()})
-                if grad_norm is not None:
-                    record["grad_norm"] = float(grad_norm)
-                if val_loss is not None:
-                    record["val_loss"] = val_loss
-                if metrics is not None:
-                    metrics.write(json.dumps(record) + "\n")
-                    metrics.flush()
-                line = f"[train] step {step}/{config.steps} loss {loss_value:.2f} lr {lr:.1e}"
-                if val_loss is not None:
-                    line += f" val_loss {val_loss:.2f}"
-                say(line)
+            telemetry.step_done(
+                step,
+                log=step % config.log_every == 0 or at_end or val_loss is not None,
+                loss=step_loss,
+                lr=lr,
+                tokens=tokens_seen,
+                elapsed=elapsed_before + time.perf_counter() - started,
+                parts=step_parts,
+                grad_norm=grad_norm,
+                val_loss=val_loss,
+            )
             if at_end:
                 checkpoint(checkpoint_path)
             elif config.checkpoint_every and step % config.checkpoint_every == 0:
@@ -592,8 +607,7 @@ def _train(
                 if ddp.rank == 0:
                     prune_periodic(out_dir, config.keep_checkpoints)
     finally:
-        if metrics is not None:
-            metrics.close()
+        telemetry.close()
 
     seconds = time.perf_counter() - started
     losses = history + (torch.stack(step_losses).tolist() if step_losses else [])

@@ -31,6 +31,7 @@ from trainer.outputs import CHECKPOINT_NAME
 # train alike on a CPU).
 NEUTRAL_FIELDS = frozenset(
     {"checkpoint_every", "keep_checkpoints", "num_workers", "device", "precision"}
+    | {"prefetch_factor", "tensorboard", "peak_tflops"}  # loading and reporting only
 )
 # How much of a sha256 a mismatch message shows: enough to tell two manifests apart by eye.
 _SHOWN_HASH_CHARS = 12
