@@ -6,13 +6,15 @@ builder loop and the manifest take everything else from the entry.
 
 from __future__ import annotations
 
-from pipeline.objectives import clm, mlm, nsp
+from pipeline.objectives import clm, denoise, mlm, nsp, span
 from pipeline.objectives.base import Objective
 
 OBJECTIVES: dict[str, Objective] = {
     "mlm": mlm.OBJECTIVE,  # BERT's masked LM, optionally whole-word
     "clm": clm.OBJECTIVE,  # causal LM on packed rows
     "nsp": nsp.OBJECTIVE,  # BERT's sentence pairs (NSP), or ALBERT's SOP, with MLM on the pair
+    "span": span.OBJECTIVE,  # T5's span corruption, for an encoder-decoder
+    "denoise": denoise.OBJECTIVE,  # BART's sentence permutation + text infilling, encoder-decoder
 }
 
 

@@ -1,0 +1,244 @@
+"""Span-corruption rows for encoder-decoder models (T5, Raffel et al. 2020, section 3.1.4).
+
+A document's tokens are cut into raw chunks of `raw_length` tokens (the last one shorter). In
+each chunk a noise mask is placed as T5's `random_spans_noise_mask` places it: of a chunk of
+``n`` tokens, ``round(n * noise_density)`` are noise (at least 1, at most ``n - 1``), in
+``round(noise / mean_noise_span_length)`` spans (at least 1); the noise tokens and the other
+tokens are each cut into that many non-empty spans by a uniformly random partition, and the
+spans are interleaved, a non-noise span first, so the chunk ends on noise. Rounding is to the
+nearest even integer on float32 values, as `tf.round` on T5's float32 casts does.
+
+The inputs are the chunk with each noise span replaced by the next sentinel `<extra_id_0>`,
+`<extra_id_1>`, ... (ids 7, 8, ...), then `[EOS]`; the targets are the sentinels each followed
+by the span it replaced, then `[EOS]`. So interleaving inputs and targets at the sentinels gives
+back the chunk. `raw_length` is what T5's `random_spans_helper` computes: the longest chunk whose
+full inputs fit in `inputs_length` (T5: 568 raw tokens give 512 inputs and 114 targets; at the
+demo's 128, 141 raw tokens give 128 inputs and 29 targets).
+
+T5 packs documents into one stream before cutting it; here a chunk never spans two documents
+(each row has one `doc_id`, as `mlm` rows do), so a document's last chunk is shorter and its row
+padded. Each row draws from its own numpy Generator seeded by a hash of (seed, document id,
+chunk), so rows never depend on how documents are batched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipeline.objectives.base import (
+    Column,
+    Objective,
+    StatelessBuilder,
+    Vocab,
+    arrow_schema,
+    fixed_list,
+)
+from pipeline.shards.format import EOS_ID, IGNORE_INDEX, PAD_ID
+from pipeline.tokenizer.config import NUM_SENTINELS, SENTINEL_TOKENS, SPECIAL_TOKENS
+
+#: The id of `<extra_id_0>`; sentinel i is ``FIRST_SENTINEL_ID + i``.
+FIRST_SENTINEL_ID = SPECIAL_TOKENS.index(SENTINEL_TOKENS[0])
+
+
+class SpanConfig(BaseModel):
+    """The corruption recipe; defaults are T5's (Raffel et al. 2020, sections 3.3.4 and 3.7)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # T5: 15% of tokens corrupted ("i.i.d. 15%" kept from BERT, then used for span corruption).
+    noise_density: float = Field(0.15, gt=0, le=0.5)
+    # T5's final objective: spans of mean length 3 (table 7 found 3 best among 2, 3, 5, 10).
+    mean_noise_span_length: float = Field(3.0, ge=1)
+    # T5 trained with 512 inputs; 128 matches the demo's mlm and clm rows.
+    inputs_length: int = Field(128, ge=4)
+
+    @property
+    def seq_len(self) -> int:
+        """The manifest's `seq_len`: the encoder's row length."""
+        return self.inputs_length
+
+    @property
+    def raw_length(self) -> int:
+        """Document tokens per chunk (T5's `random_spans_helper`)."""
+        return random_spans_helper(
+            self.inputs_length, self.noise_density, self.mean_noise_span_length
+        )[0]
+
+    @property
+    def targets_length(self) -> int:
+        """Length of the `labels` column: the targets of a full chunk, `[EOS]` included."""
+        return random_spans_helper(
+            self.inputs_length, self.noise_density, self.mean_noise_span_length
+        )[1]
+
+    @model_validator(mode="after")
+    def _enough_sentinels(self) -> SpanConfig:
+        noise, spans = noise_counts(
+            self.raw_length, self.noise_density, self.mean_noise_span_length
+        )
+        if spans > NUM_SENTINELS:
+            raise ValueError(
+                f"inputs_length {self.inputs_length} needs {spans} noise spans per row; the "
+                f"tokenizer reserves {NUM_SENTINELS} sentinels"
+            )
+        inputs = self.raw_length - noise + spans + 1
+        if inputs > self.inputs_length or noise + spans + 1 > self.targets_length:
+            raise ValueError(
+                f"noise_density {self.noise_density} and mean_noise_span_length "
+                f"{self.mean_noise_span_length} round differently in float32: choose others"
+            )
+        return self
+
+
+def _lengths(tokens_length: int, density: float, mean_span: float) -> tuple[int, int]:
+    """(inputs, targets) lengths of a chunk of ``tokens_length`` tokens, as T5's helper counts
+    them (Python's round, half to even), one sentinel per span and `[EOS]` on each side."""
+    noise = round(tokens_length * density)
+    spans = round(noise / mean_span)
+    return tokens_length - noise + spans + 1, noise + spans + 1
+
+
+def random_spans_helper(inputs_length: int, density: float, mean_span: float) -> tuple[int, int]:
+    """T5's `random_spans_helper`: (raw chunk length, targets length) such that a full chunk's
+    inputs are at most ``inputs_length`` long; the longest such chunk."""
+    tokens_length = inputs_length - 1
+    while _lengths(tokens_length + 1, density, mean_span)[0] <= inputs_length:
+        tokens_length += 1
+    _, targets_length = _lengths(tokens_length, density, mean_span)
+    # T5's adjustment: at density 0.5, make the targets no longer than the inputs.
+    if density == 0.5 and targets_length > inputs_length:
+        tokens_length -= 1
+        targets_length -= 1
+    return tokens_length, targets_length
+
+
+def noise_counts(length: int, density: float, mean_span: float) -> tuple[int, int]:
+    """(noise tokens, noise spans) of a chunk, as `random_spans_noise_mask` counts them: on
+    float32 values, rounded half to even; at least one noise and one other token (a chunk of
+    one token is counted as two), at least one span."""
+    length = max(length, 2)
+    noise = int(np.rint(np.float32(length) * np.float32(density)))
+    noise = min(max(noise, 1), length - 1)
+    spans = max(int(np.rint(np.float32(noise) / np.float32(mean_span))), 1)
+    # T5 would fail here (fewer other tokens than spans); only tiny chunks at high densities.
+    return noise, min(spans, length - noise)
+
+
+def _segment_lengths(items: int, segments: int, keys: np.ndarray) -> np.ndarray:
+    """A uniformly random partition of ``items`` into ``segments`` non-empty runs: the
+    ``segments - 1`` boundaries are the gaps (of ``items - 1``) with the smallest ``keys``."""
+    first = np.zeros(items, dtype=bool)
+    first[1 + np.argsort(keys[: items - 1], kind="stable")[: segments - 1]] = True
+    return np.bincount(np.cumsum(first), minlength=segments)
+
+
+def noise_mask(length: int, config: SpanConfig, rng: np.random.Generator) -> np.ndarray:
+    """T5's `random_spans_noise_mask` for a chunk of ``length`` tokens (bool, True = noise)."""
+    noise, spans = noise_counts(length, config.noise_density, config.mean_noise_span_length)
+    padded = max(length, 2)
+    keys = rng.random(2 * padded)
+    noise_lengths = _segment_lengths(noise, spans, keys[:padded])
+    other_lengths = _segment_lengths(padded - noise, spans, keys[padded:])
+    interleaved = np.stack([other_lengths, noise_lengths], axis=1).reshape(-1)
+    starts = np.zeros(padded, dtype=np.int64)
+    starts[np.cumsum(interleaved)[:-1]] = 1
+    return (np.cumsum(starts) % 2 == 1)[:length]
+
+
+def to_sentinels(tokens: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """T5's `noise_span_to_unique_sentinel`: each run of ``noise`` becomes the next sentinel,
+    counting the runs from the start; the other tokens stay."""
+    previous = np.concatenate([[False], noise[:-1]])
+    first = noise & ~previous
+    sentinels = FIRST_SENTINEL_ID + np.cumsum(first) - 1
+    out = np.where(first, sentinels, tokens)
+    return out[~(noise & previous)].astype(np.int32)
+
+
+def row_seed(seed: int, doc_id: str, chunk: int) -> int:
+    """A 128-bit seed for one row, stable across processes and Python versions."""
+    key = f"span\x00{seed}\x00{doc_id}\x00{chunk}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "little")
+
+
+def span_row(
+    tokens: np.ndarray, doc_id: str, chunk: int, config: SpanConfig, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, targets) of one chunk, each ending with `[EOS]`, unpadded."""
+    rng = np.random.default_rng(row_seed(seed, doc_id, chunk))
+    noise = noise_mask(len(tokens), config, rng)
+    eos = np.array([EOS_ID], dtype=np.int32)
+    inputs = np.concatenate([to_sentinels(tokens, noise), eos])
+    targets = np.concatenate([to_sentinels(tokens, ~noise), eos])
+    return inputs, targets
+
+
+def span_columns(config: SpanConfig) -> list[Column]:
+    """The columns of span shards (docs/shard-format.md)."""
+    inputs, targets = (config.inputs_length,), (config.targets_length,)
+    return [
+        Column("input_ids", "int32", inputs),
+        Column("attention_mask", "int32", inputs),
+        Column("labels", "int32", targets),
+        Column("decoder_attention_mask", "int32", targets),
+        Column("doc_id", "string"),
+    ]
+
+
+def span_batch(
+    token_ids: Sequence[np.ndarray],
+    doc_ids: Sequence[str],
+    config: SpanConfig,
+    seed: int,
+    schema: pa.Schema,
+) -> pa.RecordBatch:
+    """The rows of several documents, in order: each document's chunks in order."""
+    if len(token_ids) != len(doc_ids):
+        raise ValueError(f"{len(token_ids)} token arrays for {len(doc_ids)} document ids")
+    raw, n_in, n_out = config.raw_length, config.inputs_length, config.targets_length
+    rows = sum(-(-len(t) // raw) for t in token_ids)
+    input_ids = np.full((rows, n_in), PAD_ID, dtype=np.int32)
+    labels = np.full((rows, n_out), IGNORE_INDEX, dtype=np.int32)
+    inputs_used = np.zeros(rows, dtype=np.int64)
+    targets_used = np.zeros(rows, dtype=np.int64)
+    row_doc_ids: list[str] = []
+    r = 0
+    for tokens, doc_id in zip(token_ids, doc_ids, strict=True):
+        for chunk, start in enumerate(range(0, len(tokens), raw)):
+            inputs, targets = span_row(tokens[start : start + raw], doc_id, chunk, config, seed)
+            input_ids[r, : len(inputs)] = inputs
+            labels[r, : len(targets)] = targets
+            inputs_used[r], targets_used[r] = len(inputs), len(targets)
+            row_doc_ids.append(doc_id)
+            r += 1
+    attention_mask = (np.arange(n_in) < inputs_used[:, None]).astype(np.int32)
+    decoder_attention_mask = (np.arange(n_out) < targets_used[:, None]).astype(np.int32)
+    return pa.RecordBatch.from_arrays(
+        [
+            fixed_list(input_ids, n_in),
+            fixed_list(attention_mask, n_in),
+            fixed_list(labels, n_out),
+            fixed_list(decoder_attention_mask, n_out),
+            pa.array(row_doc_ids, type=pa.string()),
+        ],
+        schema=schema,
+    )
+
+
+def _builder(config: SpanConfig, seed: int, vocab: Vocab) -> StatelessBuilder:
+    schema = arrow_schema(span_columns(config))
+
+    def build(
+        token_ids: Sequence[np.ndarray], doc_ids: Sequence[str], seed: int, vocab: Vocab
+    ) -> pa.RecordBatch:
+        return span_batch(token_ids, doc_ids, config, seed, schema)
+
+    return StatelessBuilder(build, schema, seed, vocab)
+
+
+OBJECTIVE = Objective("span", SpanConfig, span_columns, _builder)
