@@ -13,7 +13,9 @@ The inputs are the chunk with each noise span replaced by the next sentinel `<ex
 by the span it replaced, then `[EOS]`. So interleaving inputs and targets at the sentinels gives
 back the chunk. `raw_length` is what T5's `random_spans_helper` computes: the longest chunk whose
 full inputs fit in `inputs_length` (T5: 568 raw tokens give 512 inputs and 114 targets; at the
-demo's 128, 141 raw tokens give 128 inputs and 29 targets).
+demo's 128, 141 raw tokens give 128 inputs and 29 targets). At the default density a full chunk's
+inputs always fill `inputs_length`; some other settings leave them one token short at some
+lengths, where the count of spans steps up, as in T5.
 
 T5 packs documents into one stream before cutting it; here a chunk never spans two documents
 (each row has one `doc_id`, as `mlm` rows do), so a document's last chunk is shorter and its row
@@ -78,34 +80,27 @@ class SpanConfig(BaseModel):
 
     @model_validator(mode="after")
     def _enough_sentinels(self) -> SpanConfig:
-        noise, spans = noise_counts(
-            self.raw_length, self.noise_density, self.mean_noise_span_length
-        )
+        _, spans = noise_counts(self.raw_length, self.noise_density, self.mean_noise_span_length)
         if spans > NUM_SENTINELS:
             raise ValueError(
                 f"inputs_length {self.inputs_length} needs {spans} noise spans per row; the "
                 f"tokenizer reserves {NUM_SENTINELS} sentinels"
             )
-        inputs = self.raw_length - noise + spans + 1
-        if inputs > self.inputs_length or noise + spans + 1 > self.targets_length:
-            raise ValueError(
-                f"noise_density {self.noise_density} and mean_noise_span_length "
-                f"{self.mean_noise_span_length} round differently in float32: choose others"
-            )
         return self
 
 
 def _lengths(tokens_length: int, density: float, mean_span: float) -> tuple[int, int]:
-    """(inputs, targets) lengths of a chunk of ``tokens_length`` tokens, as T5's helper counts
-    them (Python's round, half to even), one sentinel per span and `[EOS]` on each side."""
-    noise = round(tokens_length * density)
-    spans = round(noise / mean_span)
+    """(inputs, targets) lengths of a chunk of ``tokens_length`` tokens: the other tokens, one
+    sentinel per span and `[EOS]`; the noise tokens, one sentinel per span and `[EOS]`."""
+    noise, spans = noise_counts(tokens_length, density, mean_span)
     return tokens_length - noise + spans + 1, noise + spans + 1
 
 
 def random_spans_helper(inputs_length: int, density: float, mean_span: float) -> tuple[int, int]:
-    """T5's `random_spans_helper`: (raw chunk length, targets length) such that a full chunk's
-    inputs are at most ``inputs_length`` long; the longest such chunk."""
+    """T5's `random_spans_helper`: (raw chunk length, targets length), the longest chunk whose
+    inputs are at most ``inputs_length`` long. Counted as the noise mask counts (`noise_counts`):
+    T5's helper rounds in float64 and its mask in float32, which disagree at rare ties (there a
+    chunk would come out one token too long); elsewhere the two are the same."""
     tokens_length = inputs_length - 1
     while _lengths(tokens_length + 1, density, mean_span)[0] <= inputs_length:
         tokens_length += 1

@@ -101,6 +101,10 @@ def test_lengths_are_t5_s() -> None:
     assert (default.inputs_length, default.raw_length, default.targets_length) == (128, 141, 29)
     assert default.seq_len == 128
     assert [c.shape for c in span_columns(default)] == [(128,), (128,), (29,), (29,), ()]
+    for length in range(4, 1100):  # at the default density, full chunks always fill the inputs
+        raw = SpanConfig(inputs_length=length).raw_length
+        noise, spans = noise_counts(raw, 0.15, 3.0)
+        assert raw - noise + spans + 1 == length
     with pytest.raises(ValueError, match="sentinels"):
         SpanConfig(inputs_length=4096)  # 4096 inputs need more than 100 spans
 
