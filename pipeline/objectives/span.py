@@ -124,35 +124,51 @@ def noise_counts(length: int, density: float, mean_span: float) -> tuple[int, in
     return noise, min(spans, length - noise)
 
 
-def _segment_lengths(items: int, segments: int, keys: np.ndarray) -> np.ndarray:
-    """A uniformly random partition of ``items`` into ``segments`` non-empty runs: the
-    ``segments - 1`` boundaries are the gaps (of ``items - 1``) with the smallest ``keys``."""
-    first = np.zeros(items, dtype=bool)
-    first[1 + np.argsort(keys[: items - 1], kind="stable")[: segments - 1]] = True
-    return np.bincount(np.cumsum(first), minlength=segments)
+def _boundaries(items: int, segments: int, keys: np.ndarray) -> np.ndarray:
+    """Per row, a uniformly random partition of ``items`` into ``segments`` non-empty runs, as
+    the runs' start offsets and then ``items``: ``(rows, segments + 1)``. The ``segments - 1``
+    inner starts are the gaps (of the ``items - 1``) with the row's smallest ``keys``."""
+    out = np.empty((len(keys), segments + 1), dtype=np.int64)
+    out[:, 0], out[:, segments] = 0, items
+    chosen = np.argsort(keys[:, : items - 1], axis=1, kind="stable")[:, : segments - 1]
+    out[:, 1:segments] = 1 + np.sort(chosen, axis=1)
+    return out
+
+
+def noise_masks(length: int, config: SpanConfig, keys: np.ndarray) -> np.ndarray:
+    """T5's `random_spans_noise_mask` for rows of chunks of ``length`` tokens, ``(rows,
+    length)`` bool (True = noise), from each row's ``2 * max(length, 2)`` uniform ``keys``: the
+    first half partitions the noise tokens, the second the others. Noise span j starts after
+    the first j + 1 runs of other tokens and the first j noise runs."""
+    noise, spans = noise_counts(length, config.noise_density, config.mean_noise_span_length)
+    padded = max(length, 2)
+    noise_at = _boundaries(noise, spans, keys[:, :padded])
+    other_at = _boundaries(padded - noise, spans, keys[:, padded:])
+    starts = other_at[:, 1:] + noise_at[:, :-1]
+    ends = other_at[:, 1:] + noise_at[:, 1:]  # all distinct from the starts
+    change = np.zeros((len(keys), padded + 1), dtype=np.int8)
+    rows = np.arange(len(keys))[:, None]
+    change[rows, starts] = 1
+    change[rows, ends] = -1
+    return (np.cumsum(change, axis=1) == 1)[:, :length]
 
 
 def noise_mask(length: int, config: SpanConfig, rng: np.random.Generator) -> np.ndarray:
-    """T5's `random_spans_noise_mask` for a chunk of ``length`` tokens (bool, True = noise)."""
-    noise, spans = noise_counts(length, config.noise_density, config.mean_noise_span_length)
-    padded = max(length, 2)
-    keys = rng.random(2 * padded)
-    noise_lengths = _segment_lengths(noise, spans, keys[:padded])
-    other_lengths = _segment_lengths(padded - noise, spans, keys[padded:])
-    interleaved = np.stack([other_lengths, noise_lengths], axis=1).reshape(-1)
-    starts = np.zeros(padded, dtype=np.int64)
-    starts[np.cumsum(interleaved)[:-1]] = 1
-    return (np.cumsum(starts) % 2 == 1)[:length]
+    """T5's `random_spans_noise_mask` for one chunk of ``length`` tokens."""
+    return noise_masks(length, config, rng.random((1, 2 * max(length, 2))))[0]
 
 
 def to_sentinels(tokens: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """T5's `noise_span_to_unique_sentinel`: each run of ``noise`` becomes the next sentinel,
-    counting the runs from the start; the other tokens stay."""
-    previous = np.concatenate([[False], noise[:-1]])
+    """T5's `noise_span_to_unique_sentinel` on rows of equal noise counts, ``(rows, n)``: each
+    run of ``noise`` becomes the next sentinel, counting the runs from the start of the row; the
+    other tokens stay. (Also takes a single row, 1-d.)"""
+    previous = np.zeros_like(noise)
+    previous[..., 1:] = noise[..., :-1]
     first = noise & ~previous
-    sentinels = FIRST_SENTINEL_ID + np.cumsum(first) - 1
-    out = np.where(first, sentinels, tokens)
-    return out[~(noise & previous)].astype(np.int32)
+    sentinels = FIRST_SENTINEL_ID + np.cumsum(first, axis=-1) - 1
+    out = np.where(first, sentinels, tokens).astype(np.int32)
+    kept = ~(noise & previous)
+    return out[kept].reshape(*noise.shape[:-1], -1)
 
 
 def row_seed(seed: int, doc_id: str, chunk: int) -> int:
@@ -161,16 +177,29 @@ def row_seed(seed: int, doc_id: str, chunk: int) -> int:
     return int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "little")
 
 
+def span_rows(
+    chunks: np.ndarray, seeds: Sequence[int], config: SpanConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, targets) of chunks of one length, ``(rows, length)``, each row drawing from a
+    Generator seeded by its entry of ``seeds``; every row ends with `[EOS]`. Rows of one length
+    have the same counts, so all but drawing the keys is done on the whole matrix."""
+    rows, length = chunks.shape
+    keys = np.empty((rows, 2 * max(length, 2)))
+    for r, row_seed_value in enumerate(seeds):
+        keys[r] = np.random.default_rng(row_seed_value).random(keys.shape[1])
+    noise = noise_masks(length, config, keys)
+    eos = np.full((rows, 1), EOS_ID, dtype=np.int32)
+    inputs = np.concatenate([to_sentinels(chunks, noise), eos], axis=1)
+    targets = np.concatenate([to_sentinels(chunks, ~noise), eos], axis=1)
+    return inputs, targets
+
+
 def span_row(
     tokens: np.ndarray, doc_id: str, chunk: int, config: SpanConfig, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(inputs, targets) of one chunk, each ending with `[EOS]`, unpadded."""
-    rng = np.random.default_rng(row_seed(seed, doc_id, chunk))
-    noise = noise_mask(len(tokens), config, rng)
-    eos = np.array([EOS_ID], dtype=np.int32)
-    inputs = np.concatenate([to_sentinels(tokens, noise), eos])
-    targets = np.concatenate([to_sentinels(tokens, ~noise), eos])
-    return inputs, targets
+    inputs, targets = span_rows(tokens[None, :], [row_seed(seed, doc_id, chunk)], config)
+    return inputs[0], targets[0]
 
 
 def span_columns(config: SpanConfig) -> list[Column]:
@@ -192,27 +221,31 @@ def span_batch(
     seed: int,
     schema: pa.Schema,
 ) -> pa.RecordBatch:
-    """The rows of several documents, in order: each document's chunks in order."""
+    """The rows of several documents, in order: each document's chunks in order. Chunks of
+    equal length (every full one) are corrupted together (`span_rows`)."""
     if len(token_ids) != len(doc_ids):
         raise ValueError(f"{len(token_ids)} token arrays for {len(doc_ids)} document ids")
     raw, n_in, n_out = config.raw_length, config.inputs_length, config.targets_length
-    rows = sum(-(-len(t) // raw) for t in token_ids)
-    input_ids = np.full((rows, n_in), PAD_ID, dtype=np.int32)
-    labels = np.full((rows, n_out), IGNORE_INDEX, dtype=np.int32)
-    inputs_used = np.zeros(rows, dtype=np.int64)
-    targets_used = np.zeros(rows, dtype=np.int64)
+    by_length: dict[int, tuple[list[int], list[np.ndarray], list[int]]] = {}
     row_doc_ids: list[str] = []
-    r = 0
     for tokens, doc_id in zip(token_ids, doc_ids, strict=True):
         for chunk, start in enumerate(range(0, len(tokens), raw)):
-            inputs, targets = span_row(tokens[start : start + raw], doc_id, chunk, config, seed)
-            input_ids[r, : len(inputs)] = inputs
-            labels[r, : len(targets)] = targets
-            inputs_used[r], targets_used[r] = len(inputs), len(targets)
+            piece = tokens[start : start + raw]
+            rows_of, pieces, seeds = by_length.setdefault(len(piece), ([], [], []))
+            rows_of.append(len(row_doc_ids))
+            pieces.append(piece)
+            seeds.append(row_seed(seed, doc_id, chunk))
             row_doc_ids.append(doc_id)
-            r += 1
-    attention_mask = (np.arange(n_in) < inputs_used[:, None]).astype(np.int32)
-    decoder_attention_mask = (np.arange(n_out) < targets_used[:, None]).astype(np.int32)
+    rows = len(row_doc_ids)
+    input_ids = np.full((rows, n_in), PAD_ID, dtype=np.int32)
+    labels = np.full((rows, n_out), IGNORE_INDEX, dtype=np.int32)
+    attention_mask = np.zeros((rows, n_in), dtype=np.int32)
+    decoder_attention_mask = np.zeros((rows, n_out), dtype=np.int32)
+    for rows_of, pieces, seeds in by_length.values():
+        inputs, targets = span_rows(np.stack(pieces), seeds, config)
+        at, used_in, used_out = np.array(rows_of), inputs.shape[1], targets.shape[1]
+        input_ids[at, :used_in], attention_mask[at, :used_in] = inputs, 1
+        labels[at, :used_out], decoder_attention_mask[at, :used_out] = targets, 1
     return pa.RecordBatch.from_arrays(
         [
             fixed_list(input_ids, n_in),
