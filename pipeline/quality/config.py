@@ -32,6 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pipeline.schema import Kind
 from pipeline.stage import KeepMode
 
+#: How the Gopher rules split text into words. ``datatrove``: spaCy-English words, as datatrove's
+#: filters count them (every punctuation mark a word of its own), so decisions equal datatrove's;
+#: the default, because the web suite's thresholds are used as FineWeb used them.
+#: ``whitespace``: whitespace-separated words with their punctuation attached, as the Gopher paper
+#: counts them (Rae et al. 2021, appendix A.1.1); its thresholds were set on those counts.
+WordSplit = Literal["datatrove", "whitespace"]
+
 RuleSetName = Literal["gopher_quality", "gopher_repetition", "c4", "fineweb", "code", "books"]
 
 
@@ -41,6 +48,9 @@ class _Section(BaseModel):
 
 class GopherQualityConfig(_Section):
     """Gopher's quality filter (Rae et al. 2021, "Scaling Language Models", appendix A.1.1)."""
+
+    # datatrove's word split (decisions equal to datatrove's); `whitespace`: the paper's words.
+    words: WordSplit = "datatrove"
 
     # Gopher: keep documents of 50 to 100,000 words.
     min_doc_words: int | None = 50
@@ -67,6 +77,9 @@ class GopherQualityConfig(_Section):
 
 class GopherRepetitionConfig(_Section):
     """Gopher's repetition filter (Rae et al. 2021, table A1)."""
+
+    # datatrove's word split (decisions equal to datatrove's); `whitespace`: the paper's words.
+    words: WordSplit = "datatrove"
 
     # Table A1: fraction of lines / paragraphs that are duplicates: 0.30 each.
     dup_line_frac: float | None = 0.3
