@@ -400,9 +400,12 @@ def test_whitespace_stop_words_match_once_punctuation_is_stripped() -> None:
     text = " ".join(["the,", "(and)"] + ["garden"] * 48)
     assert measure("gopher_quality", text)["gopher_stop_words"] == 2  # spaCy splits them off
     assert measure("gopher_quality", text, words="whitespace")["gopher_stop_words"] == 2
-    assert measure("gopher_quality", "The And " + "garden " * 48, words="whitespace")[
-        "gopher_stop_words"
-    ] == 0  # still matched with their case, as the list spells them
+    assert (
+        measure("gopher_quality", "The And " + "garden " * 48, words="whitespace")[
+            "gopher_stop_words"
+        ]
+        == 0
+    )  # still matched with their case, as the list spells them
 
 
 def test_whitespace_words_make_the_repetition_ngrams() -> None:
@@ -423,3 +426,22 @@ def test_the_word_split_is_a_setting_of_both_gopher_rule_sets() -> None:
     assert QualityConfig().gopher_quality.words == "datatrove"  # the web default is unchanged
     with pytest.raises(ValueError, match="words"):
         QualityConfig.model_validate({"gopher_quality": {"words": "spaces"}})
+
+
+def test_a_source_can_name_its_own_word_split() -> None:
+    import pyarrow as pa
+
+    from pipeline.quality.stage import QualityStage
+    from tests.corpus_fixtures import docs
+
+    config = QualityConfig.model_validate(
+        {"suites": {"web": ["gopher_quality"]}, "per_source": {"manual": {"words": "whitespace"}}}
+    )
+    stage = QualityStage(config)
+    text = SENTENCE * 5
+    manual = stage.measure(text, "web", "manual")
+    crawl = stage.measure(text, "web", "crawl")
+    assert manual["gopher_alpha_words_ratio"] == 1.0
+    assert crawl["gopher_alpha_words_ratio"] == pytest.approx(14 / 20)  # the rule sets' own
+    both = pa.concat_tables([docs([text], source="manual"), docs([text], source="crawl")])
+    assert stage(both).kept.column("source").to_pylist() == ["manual"]

@@ -61,12 +61,19 @@ class DocumentView:
     """One document's text and the pieces several rule sets need, each computed once."""
 
     def __init__(
-        self, text: str, lexicon: Lexicon, lang: str | None = None, path: str | None = None
+        self,
+        text: str,
+        lexicon: Lexicon,
+        lang: str | None = None,
+        path: str | None = None,
+        split: WordSplit | None = None,
     ) -> None:
         self.text = text
         self.lexicon = lexicon
         self.lang = lang
         self.path = path
+        #: the document's source's word split for the Gopher rules, if it names one
+        self.split = split
         self._words: dict[str, Words] = {}
 
     @cached_property
@@ -85,7 +92,9 @@ class DocumentView:
         return int(len(self.word_ids))
 
     def words(self, split: WordSplit = "datatrove") -> Words:
-        """This document's words as ``split`` cuts them (each split computed once)."""
+        """This document's words as ``split`` cuts them -- or as its source's split does, if it
+        names one -- each split computed once."""
+        split = self.split or split
         found = self._words.get(split)
         if found is None:
             if split == "datatrove":
