@@ -23,34 +23,29 @@ from pipeline.quality.stage import QualityStage, refilter
 from pipeline.rundir import RunDir
 from tests.corpus_fixtures import docs, write_config
 
-SENTENCE = (
-    "the river mill stood at bend where water ran fast enough to turn great wheel through most "
-    "of year in dry summers miller closed sluice night and let pond fill so that he could grind "
-    "for few hours each morning farmers came from three valleys with their carts waited turn"
-)
-WORDS = SENTENCE.split(" ")
-#: Small and quick: a few thousand buckets, short vectors (the defaults make a 50 MB model).
-SMALL = {"dim": 16, "bucket": 5000, "epoch": 10}
 
+def good_texts() -> list[str]:
+    """Real prose: the first 2,000 characters of each topic of the Python language reference
+    shipped with Python (``pydoc_data``)."""
+    from pydoc_data.topics import topics
 
-def good_text(seed: int) -> str:
-    rng = random.Random(seed)
-    sentences = [
-        " ".join(rng.choices(WORDS, k=rng.randint(8, 16))).capitalize() + "." for _ in range(8)
-    ]
-    return " ".join(sentences)
+    return [topics[name][:2000] for name in sorted(topics)[:40]]
 
 
 def junk_text(seed: int) -> str:
+    """A package log: dated lines of package names, versions and hashes."""
     rng = random.Random(seed)
     return "\n".join(
         f"2026-11-{rng.randint(1, 28):02d} 12:{rng.randint(0, 59):02d}:07 status installed "
-        f"lib{rng.choice('abcxyz')}{rng.randint(0, 99)}:amd64 1.{rng.randint(0, 9)}.3-{seed}"
-        for _ in range(12)
+        f"lib{rng.choice('abcdefghxyz')}{rng.randint(0, 999)}:amd64 {rng.randint(0, 9)}."
+        f"{rng.randint(0, 99)}.{rng.randint(0, 9)}-{rng.getrandbits(32):08x}"
+        for _ in range(25)
     )
 
 
-GOOD = [good_text(i) for i in range(40)]
+#: Small and quick: a few thousand buckets, short vectors (the defaults make a 50 MB model).
+SMALL = {"dim": 16, "bucket": 20000}
+GOOD = good_texts()
 JUNK = [junk_text(i) for i in range(40)]
 
 

@@ -110,7 +110,7 @@ def classifier_markdown(summary: dict[str, Any] | None) -> str:
     ]
     for label, key in (("Just below the threshold", "just_below"), ("Just above", "just_above")):
         if summary[key]:
-            lines.append(f"{label}:")
+            lines += ["", f"{label}:"]
             lines += [
                 f"- {d['score']:.4f} {code_span(d['id'])}: {code_span(d['text'], EXCERPT_CHARS)}"
                 for d in summary[key]

@@ -12,7 +12,8 @@ one partition in a run (each partition cuts its own lowest part), the whole run 
 dropped tables are re-filtered together (:func:`pipeline.quality.stage.refilter`). Scores stay in
 the column, so a new threshold or percentile needs no model at all.
 
-The model is loaded once per process (cached by path), so the rule set pickles without it.
+The model is loaded once per process (cached by path and modification time), so the rule set
+pickles without it.
 """
 
 from __future__ import annotations
@@ -57,14 +58,20 @@ def model_text(text: str) -> str:
     return " ".join(_SPACES.sub(" ", text).replace("\n", " <nl> ").split()[:MAX_WORDS])
 
 
-@lru_cache(maxsize=4)
 def load_classifier(path: str) -> Any:
-    """Load a fastText classifier once per process."""
+    """Load a fastText classifier once per process (again if the file has changed)."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        raise ClassifierModelError(f"{path}: quality classifier model not found") from None
+    return _load(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, mtime_ns: int, size: int) -> Any:
     import fasttext
 
     fasttext.FastText.eprint = lambda *args, **kwargs: None  # a warning on every load
-    if not Path(path).is_file():
-        raise ClassifierModelError(f"{path}: quality classifier model not found")
     try:
         model = fasttext.load_model(path)
     except ValueError as error:

@@ -14,7 +14,10 @@ held-out accuracy go beside it to ``MODEL.json`` (:func:`summary_path`).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +28,13 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline.errors import UserFacingError
-from pipeline.quality.classifier import NEGATIVE, POSITIVE, model_text, score_texts
+from pipeline.quality.classifier import (
+    NEGATIVE,
+    POSITIVE,
+    load_classifier,
+    model_text,
+    score_texts,
+)
 from pipeline.quality.config import ClassifierTrainConfig
 from pipeline.rundir import atomic_write_json
 
@@ -128,11 +137,11 @@ def train_classifier(
     rows.sort(key=lambda row: (row[0], row[2]))  # a fixed, label-mixed order for SGD
     train = [r for r in rows if r[0] >= config.holdout_fraction]
     held = [r for r in rows if r[0] < config.holdout_fraction]
-    model, seed = _fit(train, config)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    model.save_model(os.fspath(tmp))
+    seed = _fit(train, config, tmp)
     os.replace(tmp, out)
+    model = load_classifier(str(out))
     summary = {
         "model": out.name,
         "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
@@ -153,45 +162,82 @@ SEED_ATTEMPTS = 4
 
 
 def _fit(
-    rows: Iterable[tuple[float, bool, str, str]], config: ClassifierTrainConfig
-) -> tuple[Any, int]:
-    """The model and the seed it was trained with. fastText 0.9 sometimes stops with
-    "Encountered NaN" on small training sets, for some seeds and not others (measured: every
-    odd seed on one set of 72 short documents); the next seed is tried then, so the outcome is
-    still fixed by the documents and the settings."""
-    import fasttext
+    rows: Iterable[tuple[float, bool, str, str]], config: ClassifierTrainConfig, out: Path
+) -> int:
+    """Train on ``rows`` and save the model to ``out``; return the seed it was trained with.
 
+    Each training runs in a fresh process: the fastText build used here (0.9.2) gives a
+    different model for the same file, seed and single thread when a process trains a second
+    time, and the same model in every fresh process (measured). It also sometimes stops with
+    "Encountered NaN" on small training sets, for some seeds and not others; the next seed is
+    tried then, so the outcome is still fixed by the documents and the settings.
+    """
     with tempfile.TemporaryDirectory(prefix="gristmill-quality-model-") as folder:
         path = Path(folder) / "train.txt"
         with path.open("w", encoding="utf-8") as handle:
             for _, positive, _, text in rows:
                 handle.write(f"{POSITIVE if positive else NEGATIVE} {model_text(text)}\n")
-        error: RuntimeError | None = None
+        settings = json.dumps(config.model_dump())
+        error = ""
         for seed in range(config.seed, config.seed + SEED_ATTEMPTS):
-            try:
-                return _train_supervised(fasttext, path, config, seed), seed
-            except RuntimeError as failed:  # fastText's "Encountered NaN"
-                error = failed
-        raise TrainingDataError(
-            f"training diverged with seeds {config.seed} to {config.seed + SEED_ATTEMPTS - 1} "
-            f"({error}); lower quality.classifier.train.lr (now {config.lr}) or add documents"
-        )
-
-
-def _train_supervised(fasttext: Any, path: Path, config: ClassifierTrainConfig, seed: int) -> Any:
-    return fasttext.train_supervised(
-        input=os.fspath(path),
-        wordNgrams=config.word_ngrams,
-        dim=config.dim,
-        epoch=config.epoch,
-        lr=config.lr,
-        minCount=config.min_count,
-        bucket=config.bucket,
-        seed=seed,
-        loss="softmax",
-        thread=1,  # one thread: fastText's updates are then in a fixed order
-        verbose=0,
+            error = _train_in_child(path, settings, seed, out)
+            if not error:
+                return seed
+    raise TrainingDataError(
+        f"training diverged with seeds {config.seed} to {config.seed + SEED_ATTEMPTS - 1} "
+        f"({error}); lower quality.classifier.train.lr (now {config.lr}) or add documents"
     )
+
+
+_CHILD = (
+    "import sys; from pipeline.quality.classifier_train import train_to_file; "
+    "sys.stdout.write(train_to_file(*sys.argv[1:]))"
+)
+#: The folder holding the `pipeline` package, for the child's import path.
+_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def _train_in_child(path: Path, settings: str, seed: int, out: Path) -> str:
+    """Run :func:`train_to_file` in a new Python process; return its error ('' if none)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path), settings, str(seed), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RuntimeError(f"fastText training process failed: {last}")
+    return done.stdout.strip()
+
+
+def train_to_file(path: str, settings: str, seed: str, out: str) -> str:
+    """Train on the fastText file ``path`` and save the model to ``out`` (in a fresh process);
+    return fastText's error ('' if none)."""
+    import fasttext
+
+    config = ClassifierTrainConfig.model_validate(json.loads(settings))
+    try:
+        model = fasttext.train_supervised(
+            input=path,
+            wordNgrams=config.word_ngrams,
+            dim=config.dim,
+            epoch=config.epoch,
+            lr=config.lr,
+            minCount=config.min_count,
+            bucket=config.bucket,
+            seed=int(seed),
+            loss="softmax",
+            thread=1,  # one thread: fastText's updates are then in a fixed order
+            verbose=0,
+        )
+    except RuntimeError as failed:  # fastText's "Encountered NaN"
+        return str(failed) or type(failed).__name__
+    model.save_model(out)
+    return ""
 
 
 def _evaluate(model: Any, rows: list[tuple[float, bool, str, str]]) -> dict[str, Any]:
