@@ -222,3 +222,16 @@ def test_no_scores_no_card_section(tmp_path: Path) -> None:
     pq.write_table(pa.table({"id": ["a"], "text": ["x"]}), folder / "part-0.parquet")
     assert classifier_summary(run, QualityConfig()) is None
     assert classifier_markdown(None) == ""
+
+
+def test_the_command_trains_on_a_run_folders_documents(tmp_path: Path) -> None:
+    config = _write_sources(tmp_path)
+    run = tmp_path / "curated-run"
+    (run / "quality").mkdir(parents=True)
+    (run / "manifest.json").write_text("{}", encoding="utf-8")
+    pq.write_table(docs(GOOD, source="curated"), run / "quality" / "part-0.parquet")
+    out = tmp_path / "from-run.bin"
+    argv = ["quality-model", "train", "--config", str(config), "--out", str(out)]
+    assert cli.main([*argv, "--positive", str(run), "--negative", "logs"]) == 0
+    sources = json.loads(summary_path(out).read_text())["sources"]
+    assert sources[0] == {**sources[0], "name": str(run), "documents": len(GOOD)}
