@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class TrainConfig(BaseModel):
@@ -53,3 +53,27 @@ class TrainConfig(BaseModel):
     keep_checkpoints: int = Field(2, ge=1)
     log_every: int = Field(5, ge=1)
     seed: int = 1234
+    # Several objectives on one shared network (UniLM, Dong et al. 2019): name -> weight, e.g.
+    # {mlm: 1.0, clm: 1.0}. Each step trains one objective, drawn by weight from (seed, step);
+    # each reads shards/<its shards>/. None: `objective` alone. Equal weights are UniLM's
+    # setting (its three masks each a third of the time).
+    objectives: dict[str, float] | None = None
+    # How a run under torchrun spreads the model: "ddp" replicates it (DistributedDataParallel),
+    # "fsdp" shards parameters, gradients and optimizer state (FSDP2's fully_shard). DDP is the
+    # default: the models trained here fit one device, where replication communicates least.
+    parallel: Literal["ddp", "fsdp"] = "ddp"
+
+    @field_validator("objectives")
+    @classmethod
+    def _weights_positive(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("objectives: name at least one objective")
+            bad = {k: w for k, w in value.items() if not w > 0}
+            if bad:
+                raise ValueError(f"objectives: weights must be > 0, got {bad}")
+        return value
+
+    def mix(self) -> dict[str, float]:
+        """The objectives this run trains, with their weights (`objective` alone if unmixed)."""
+        return dict(self.objectives) if self.objectives else {self.objective: 1.0}
