@@ -240,7 +240,7 @@ def test_every_sample_of_an_epoch_is_read_once_across_two_ranks_and_two_workers(
     assert {(rank, worker) for _, rank, worker in epoch0} == {(0, 0), (0, 1), (1, 0), (1, 1)}
 
 
-def torchrun(shards: Path, out: Path, config: Path) -> subprocess.CompletedProcess[str]:
+def torchrun(shards: Path, out: Path, config: Path, **env: str) -> subprocess.CompletedProcess[str]:
     command = [
         sys.executable,
         "-m",
@@ -250,19 +250,25 @@ def torchrun(shards: Path, out: Path, config: Path) -> subprocess.CompletedProce
         "2",
         *cli(shards, out, config)[1:],
     ]
-    return subprocess.run(command, env=child_env(), capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        command, env=child_env(**env), capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
-def test_two_processes_under_torchrun_equal_one(
+def test_two_processes_under_torchrun_equal_one_and_resume_after_a_kill(
     parallel: str, shards: Path, tmp_path: Path
 ) -> None:
     # Global batch 16 both ways: 2 ranks x 2 micro-batches of 4, or 1 process x 2 of 8.
     fields = {**SHORT, "steps": 12, "batch_size": 4, "grad_accum": 2, "parallel": parallel}
     config_file = tmp_path / "train.yaml"
-    config_file.write_text(yaml.safe_dump({"train": fields}))
+    config_file.write_text(yaml.safe_dump({"train": {**fields, "checkpoint_every": 4}}))
+    # Both ranks killed in step 7, then the job started again: it resumes from step 4.
+    killed = torchrun(shards / "mlm", tmp_path / "two", config_file, GRISTMILL_FAULT="train.step:7")
+    assert killed.returncode != 0 and (tmp_path / "two" / "checkpoints").is_dir()
     done = torchrun(shards / "mlm", tmp_path / "two", config_file)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "at step 4" in done.stdout, done.stdout
     one = train(shards / "mlm", tmp_path / "one", TrainConfig(**{**fields, "batch_size": 8}), None)
     two = metrics(tmp_path / "two")
     assert [r["loss"] for r in two] == pytest.approx(one.losses, abs=1e-5)
