@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from trainer.config import TrainConfig
 
 
@@ -55,9 +57,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.config is not None:
         import yaml
 
-        loaded = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}
-        fields = loaded.get("train", loaded) if isinstance(loaded, dict) else {}
-    config = TrainConfig(**{**fields, **overrides})
+        try:
+            loaded = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as err:
+            parser.error(f"{args.config}: {str(err).splitlines()[0]}")
+        if not isinstance(loaded, dict):
+            parser.error(f"{args.config}: expected a mapping of TrainConfig fields")
+        fields = loaded.get("train", loaded)
+    try:
+        config = TrainConfig(**{**fields, **overrides})
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        parser.error(f"{args.config or 'train config'}: {where}: {first['msg']}")
 
     from trainer.loop import train  # torch loads only once the arguments are good
 

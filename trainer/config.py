@@ -17,7 +17,7 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    objective: str = "mlm"  # which shards/<objective>/ to read
+    objective: str = "mlm"  # which shards/<objective>/ to read (`objectives` mixes several)
     steps: int = Field(40, ge=1)  # optimizer steps; the demo needs only enough to see loss fall
     batch_size: int = Field(16, ge=1)  # sequences per micro-batch
     grad_accum: int = Field(1, ge=1)  # micro-batches per optimizer step
