@@ -10,7 +10,7 @@ thread for numpy's BLAS and the Rust tokenizer), so every rate is a rate per cor
    tokens/s of the whole shards stage (``build_shards``: read Parquet, encode, build, write
    Arrow, hash) for each.
 2. **Batches**: 32-row batches of 128 tokens, as the trainer's loader makes them from the
-   pre-built shards (``ShardDataset`` + ``ResumableSampler`` in a ``DataLoader``, num_workers 0),
+   pre-built shards (``ShardDataset`` + ``StepBatchSampler`` in a ``DataLoader``, num_workers 0),
    against transformers' ``DataCollatorForLanguageModeling`` in a ``DataLoader`` (batch size 32,
    shuffled, num_workers 0) building the same batches from tokenized examples: the same rows,
    unmasked, as ``run_mlm.py`` / ``run_clm.py`` leave them after grouping texts into blocks
@@ -81,10 +81,10 @@ from pipeline.shards.format import (  # noqa: E402
 )
 from pipeline.tokenizer import TokenizerConfig, train_tokenizer  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
-from trainer.loop import build_optimizer, model_config_for  # noqa: E402
+from trainer.loop import build_optimizer, model_config_for, train_loader  # noqa: E402
 from trainer.model import TransformerLM  # noqa: E402
 from trainer.objectives import get_objective as get_train_objective  # noqa: E402
-from trainer.sampler import ResumableSampler  # noqa: E402
+from trainer.sampler import StepBatchSampler  # noqa: E402
 from trainer.shards import ShardDataset, load_manifest  # noqa: E402
 
 BATCH = 32
@@ -229,15 +229,8 @@ def our_loader(shards_dir: Path, objective: str) -> DataLoader:
     """The trainer's loader (trainer/loop.py), num_workers 0, CPU."""
     columns = get_train_objective(objective).columns
     dataset = ShardDataset(shards_dir, "train", columns=columns)
-    sampler = ResumableSampler(len(dataset), seed=SEED)
-    return DataLoader(
-        dataset,
-        batch_size=BATCH,
-        sampler=sampler,
-        num_workers=0,
-        drop_last=True,
-        generator=torch.Generator().manual_seed(SEED),
-    )
+    sampler = StepBatchSampler(len(dataset), seed=SEED, batch_size=BATCH)
+    return train_loader(dataset, sampler, num_workers=0, seed=SEED, pin=False)
 
 
 def hf_loader(examples: Any, tokenizer: Any, mlm: bool) -> DataLoader:
@@ -406,13 +399,12 @@ def bench_span(out: Path, batches: int, rounds: int) -> dict[str, Any]:
     config = SpanConfig(inputs_length=SEQ_LEN)
     chunks = span_chunks(shards)
     dataset = ShardDataset(shards, "train", columns=SPAN_COLUMNS)
-    ours = DataLoader(
+    ours = train_loader(
         dataset,
-        batch_size=BATCH,
-        sampler=ResumableSampler(len(dataset), seed=SEED),
+        StepBatchSampler(len(dataset), seed=SEED, batch_size=BATCH),
         num_workers=0,
-        drop_last=True,
-        generator=torch.Generator().manual_seed(SEED),
+        seed=SEED,
+        pin=False,
     )
     theirs = DataLoader(
         chunks,  # type: ignore[arg-type]

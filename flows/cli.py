@@ -108,7 +108,8 @@ def train_command(args: argparse.Namespace, out: Path) -> int:
     from trainer.loop import train  # torch loads only once the arguments are good
 
     result = train(Path(args.shards), out, config, resume=True if args.resume else None)
-    print(f"gristmill: {result.steps} steps of {config.objective}; metrics -> {result.metrics}")
+    trained = "+".join(config.mix())
+    print(f"gristmill: {result.steps} steps of {trained}; metrics -> {result.metrics}")
     return 0
 
 
