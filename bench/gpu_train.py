@@ -4,7 +4,7 @@ Cases: a BERT-base-shaped encoder on `mlm` shards and a GPT-2-small-shaped decod
 shards (packed rows, document mask), each at sequence lengths 512 and 1024; bf16 autocast,
 `torch.compile` and fused AdamW on CUDA. The shards come from a corpus through the real pipeline
 (bench/train_data.py: `train_tokenizer`, `build_shards`), and every step is the trainer's own:
-the loader as `trainer/loop.py` builds it (`ShardDataset` + `ResumableSampler`, pinned memory,
+the loader as `trainer/loop.py` builds it (`ShardDataset` + `StepBatchSampler`, pinned memory,
 worker processes with prefetch), `prepare_batch`, the objective's loss under autocast, backward,
 gradient clipping, the optimizer and the LR schedule.
 
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import platform
 import sys
 import tempfile
@@ -61,10 +60,11 @@ from trainer.loop import (  # noqa: E402
     build_optimizer,
     model_config_for,
     prepare_batch,
+    train_loader,  # noqa: E402
 )
 from trainer.model import TransformerLM, count_parameters  # noqa: E402
 from trainer.objectives import get_objective  # noqa: E402
-from trainer.sampler import ResumableSampler  # noqa: E402
+from trainer.sampler import StepBatchSampler  # noqa: E402
 from trainer.schedule import warmup_cosine  # noqa: E402
 from trainer.shards import ShardDataset, load_manifest  # noqa: E402
 from trainer.telemetry import flops_per_token, matmul_parameters, peak_flops  # noqa: E402
@@ -91,36 +91,23 @@ SEED = 1234
 
 
 def loader(shards: Path, objective: str, config: TrainConfig, device: torch.device) -> DataLoader:
-    """The training DataLoader as trainer/loop.py builds it."""
+    """The training DataLoader as trainer/loop.py builds it (endless: the sampler runs on
+    through the epochs)."""
     columns = get_objective(objective).columns
     dataset = ShardDataset(shards / objective, "train", columns=columns)
-    workers: dict[str, Any] = (
-        {
-            "persistent_workers": True,
-            "prefetch_factor": config.prefetch_factor,
-            "multiprocessing_context": multiprocessing.get_context("forkserver"),
-        }
-        if config.num_workers
-        else {}
-    )
-    return DataLoader(
+    sampler = StepBatchSampler(len(dataset), seed=SEED, batch_size=config.batch_size)
+    return train_loader(
         dataset,
-        batch_size=config.batch_size,
-        sampler=ResumableSampler(len(dataset), seed=SEED),
-        num_workers=config.num_workers,
-        pin_memory=device.type == "cuda",
-        drop_last=len(dataset) >= config.batch_size,
-        generator=torch.Generator().manual_seed(SEED),
-        **workers,
+        sampler,
+        config.num_workers,
+        SEED,
+        pin=device.type == "cuda",
+        prefetch_factor=config.prefetch_factor,
     )
 
 
 def endless(data: DataLoader) -> Iterator[dict[str, torch.Tensor]]:
-    epoch = 0
-    while True:
-        data.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
-        yield from data
-        epoch += 1
+    yield from data
 
 
 def sync(device: torch.device) -> None:

@@ -13,7 +13,7 @@
    only the labelled positions (15%) onto the vocabulary. The figure is what a user gets from
    each, for the same shape.
 2. **Loader**: rows/s and tokens/s (positions, and real non-padding tokens) of our loader alone
-   (`ShardDataset` + `ResumableSampler` in a `DataLoader`, as trainer/loop.py builds it) with
+   (`ShardDataset` + `StepBatchSampler` in a `DataLoader`, as trainer/loop.py builds it) with
    0 and 2 worker processes, against the rate the models consume tokens at.
 
 The batches come from `mlm` shards of length `--seq-len` built by the real pipeline from the
@@ -46,10 +46,14 @@ from torch.utils.data import DataLoader  # noqa: E402
 from train_data import DEFAULT_DATA, build, corpus  # noqa: E402
 
 from trainer.config import TrainConfig  # noqa: E402
-from trainer.loop import build_optimizer, model_config_for  # noqa: E402
+from trainer.loop import (  # noqa: E402
+    build_optimizer,
+    model_config_for,
+    train_loader,  # noqa: E402
+)
 from trainer.model import TransformerLM, count_parameters  # noqa: E402
 from trainer.objectives import get_objective  # noqa: E402
-from trainer.sampler import ResumableSampler  # noqa: E402
+from trainer.sampler import StepBatchSampler  # noqa: E402
 from trainer.shards import ShardDataset, load_manifest  # noqa: E402
 
 SEED = 1234
@@ -63,18 +67,10 @@ Batch = dict[str, torch.Tensor]
 
 
 def our_loader(shards: Path, batch_size: int, workers: int) -> DataLoader:
-    """The trainer's loader for `mlm` shards (trainer/loop.py's settings, CPU)."""
+    """The trainer's loader for `mlm` shards (trainer/loop.py's settings, CPU; endless)."""
     dataset = ShardDataset(shards / "mlm", "train", columns=get_objective("mlm").columns)
-    extra: dict[str, Any] = {"persistent_workers": True, "prefetch_factor": 4} if workers else {}
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=ResumableSampler(len(dataset), seed=SEED),
-        num_workers=workers,
-        drop_last=True,
-        generator=torch.Generator().manual_seed(SEED),
-        **extra,
-    )
+    sampler = StepBatchSampler(len(dataset), seed=SEED, batch_size=batch_size)
+    return train_loader(dataset, sampler, workers, SEED, pin=False, prefetch_factor=4)
 
 
 def loader_rate(shards: Path, batch_size: int, workers: int, batches: int) -> dict[str, float]:

@@ -363,3 +363,20 @@ def test_a_mixed_mlm_and_clm_run_trains_every_objective_and_resumes_exactly(
     resumed = train(shards, out, config, progress=None, resume=True)
     assert resumed.losses == pytest.approx(whole.losses, abs=1e-6)
     same_records(metrics(out), records, 1e-6)
+
+
+def test_a_mixed_run_with_an_encoder_decoder_objective_trains_both(
+    shards: Path, tmp_path: Path
+) -> None:
+    """mlm (the encoder alone) and span (encoder + decoder with cross-attention) share one
+    network: the encoder, embeddings and head are the same modules for both."""
+    fields = {**SHORT, "steps": 60, "lr": 3e-3, "objectives": {"mlm": 1.0, "span": 1.0}}
+    train(shards, tmp_path / "mixed", TrainConfig(**fields), progress=None)
+    records = metrics(tmp_path / "mixed")
+    for name in ("mlm", "span"):
+        losses = [r[f"{name}_loss"] for r in records if r["objective"] == name]
+        assert len(losses) >= 20
+        assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10, (name, losses)
+    saved = torch.load(tmp_path / "mixed" / CHECKPOINT_NAME, weights_only=True)
+    assert saved["model_config"]["n_decoder_layers"] == TINY["n_layers"]
+    assert set(saved["sampler"]) == {"mlm", "span"}

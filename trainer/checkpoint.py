@@ -34,7 +34,9 @@ from trainer.outputs import PERIODIC_DIR
 
 CHECKPOINT_FORMAT = "gristmill-checkpoint"
 # 2: adds `identity` and `history`, drops the wall-clock `elapsed` of version 1.
-CHECKPOINT_VERSION = 2
+# 3: `sampler` holds each objective's count of samples consumed (by objective name, not by
+#    rank); `identity` names the shards and the model shape.
+CHECKPOINT_VERSION = 3
 # Keys every checkpoint of this version has; one lacking any is treated as damaged.
 REQUIRED_KEYS = frozenset(
     {

@@ -501,8 +501,9 @@ def _train(
     objectives = [source.objective for source in sources.values()]
 
     model_cfg = model_config_for(first, config, *objectives)
-    if mixed:
-        model_cfg = replace(model_cfg, max_len=max(m.seq_len for m in manifests))
+    if mixed:  # positions for the longest rows of any objective's shards
+        longest = max(model_config_for(m, config, *objectives).max_len for m in manifests)
+        model_cfg = replace(model_cfg, max_len=longest)
     model = TransformerLM(model_cfg).to(device)
     parameters = count_parameters(model)
 
