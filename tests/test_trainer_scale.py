@@ -38,6 +38,7 @@ from trainer.objectives import OBJECTIVES
 from trainer.outputs import CHECKPOINT_NAME, METRICS_NAME
 from trainer.sampler import EPOCH_KEY, StepBatchSampler
 from trainer.shards import INDEX_KEY, ShardDataset
+from trainer.telemetry import WALL_CLOCK_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Each data-side objective's shards config (row length 32, BERT pairs 64).
@@ -88,10 +89,14 @@ def metrics(out: Path) -> list[dict[str, Any]]:
 
 
 def same_records(got: list[dict[str, Any]], want: list[dict[str, Any]], tol: float) -> None:
-    """The same training records (validation aside: a call stopped early validates at its end)."""
+    """The same training records (validation aside: a call stopped early validates at its end;
+    and the wall-clock fields)."""
     assert [r["step"] for r in got] == [r["step"] for r in want]
     for a, b in zip(got, want, strict=True):
-        a, b = (({k: v for k, v in r.items() if not k.startswith("val_")}) for r in (a, b))
+        a, b = (
+            {k: v for k, v in r.items() if not k.startswith("val_") and k not in WALL_CLOCK_KEYS}
+            for r in (a, b)
+        )
         assert a.keys() == b.keys()
         for key, value in a.items():
             assert value == pytest.approx(b[key], abs=tol), (a["step"], key)
