@@ -47,3 +47,7 @@ class TrainObjective:
     loss: Callable[[nn.Module, Batch], LossOutput]
     transform: Transform | None = None
     drawn: tuple[str, ...] = ()  # columns `transform` adds to the batch (not read from shards)
+    # An encoder-decoder objective's decoder start token, as its role in the shards'
+    # `special_ids` ("pad": T5's convention, "eos": BART's); None for the other families.
+    # trainer.export writes it into the exported config as `decoder_start_token_id`.
+    decoder_start: str | None = None

@@ -34,4 +34,5 @@ OBJECTIVE = TrainObjective(
     family="encoder-decoder",
     heads=("lm",),
     loss=denoise_loss,
+    decoder_start="eos",  # the shards' decoder_input_ids start with [EOS] (BART's </s>)
 )

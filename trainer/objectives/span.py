@@ -47,4 +47,5 @@ OBJECTIVE = TrainObjective(
     family="encoder-decoder",
     heads=("lm",),
     loss=span_loss,
+    decoder_start="pad",  # DECODER_START_ID
 )
