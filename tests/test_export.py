@@ -245,11 +245,16 @@ def test_tokenizer_is_written_without_transformers_too(
     with monkeypatch.context() as patch:
         patch.setitem(sys.modules, "transformers", None)  # `import transformers` now fails
         export_model(run_dir, tmp_path / "plain")
+        export_model(run_dir / "train-span", tmp_path / "plain-bart")
     names = {p.name for p in (tmp_path / "plain").iterdir()}
     assert {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"} <= names
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "plain"))
     assert tokenizer.pad_token_id == SPECIAL_IDS["pad"]
     assert tokenizer.mask_token_id == SPECIAL_IDS["mask"]
+    # BART's tokenizer returns no segment ids, written this way too.
+    bart = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "plain-bart"))
+    assert set(bart("A farmer")) == {"input_ids", "attention_mask"}
+    assert bart.eos_token_id == SPECIAL_IDS["eos"]
 
 
 def test_cli_exports_a_run_directory(run_dir: Path, tmp_path: Path, capsys) -> None:
@@ -457,9 +462,10 @@ def test_exported_encoder_decoder_generates_as_ours(run_dir: Path, tmp_path: Pat
     ids, mask = batch["input_ids"], batch["attention_mask"]
     steps = 5
     with torch.no_grad():
+        # The batch as the tokenizer gives it: no segment ids, which BART would refuse.
+        assert set(batch) == {"input_ids", "attention_mask"}
         theirs = hf.generate(
-            input_ids=ids,
-            attention_mask=mask,
+            **batch,
             max_new_tokens=steps,
             min_new_tokens=steps,
             do_sample=False,

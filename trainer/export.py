@@ -85,6 +85,10 @@ class Exporter:
     # (model config, the shards' special ids, the decoder start id or None) -> config.json
     config: Callable[[ModelConfig, dict[str, int], int | None], dict[str, Any]]
     weights: Callable[[ModelConfig, State], State]
+    # The tensors the exported tokenizer returns (`model_input_names`); None: the tokenizer
+    # writer's default (with `token_type_ids`). BART takes no segment ids: `generate(**batch)`
+    # would refuse them.
+    input_names: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -383,6 +387,7 @@ EXPORTERS: dict[str, tuple[Exporter, ...]] = {
             requires={"norm": ("post",), "final_norm": (False,), **_BART_REQUIRES},
             config=_bart_config,
             weights=_bart_weights,
+            input_names=("input_ids", "attention_mask"),
         ),
         Exporter(
             architecture="MBartForConditionalGeneration",
@@ -391,6 +396,7 @@ EXPORTERS: dict[str, tuple[Exporter, ...]] = {
             requires={"norm": ("pre",), "final_norm": (True,), **_BART_REQUIRES},
             config=_bart_config,
             weights=_bart_weights,
+            input_names=("input_ids", "attention_mask"),
         ),
     ),
 }
@@ -551,10 +557,13 @@ def _check_tokenizer(folder: Path, cfg: ModelConfig, special_ids: dict[str, int]
             )
 
 
-def _write_tokenizer(folder: Path, out: Path, model_max_length: int) -> list[Path]:
+def _write_tokenizer(
+    folder: Path, out: Path, model_max_length: int, input_names: tuple[str, ...] | None
+) -> list[Path]:
     """The tokenizer files in `out`: saved by transformers' PreTrainedTokenizerFast where it is
     installed, else tokenizer.json copied and the config files written by the pipeline's own
-    writer."""
+    writer. `input_names`, when given, are the tensors the tokenizer returns (its
+    `model_input_names`), else the writer's default."""
     from pipeline.tokenizer.hf_files import special_tokens_map, write_hf_files
 
     try:
@@ -565,7 +574,14 @@ def _write_tokenizer(folder: Path, out: Path, model_max_length: int) -> list[Pat
         config_path = folder / "tokenizer_config.json"
         if config_path.is_file():
             lowercase = bool(json.loads(config_path.read_text("utf-8")).get("do_lower_case"))
-        return [out / TOKENIZER_FILE, *write_hf_files(out, model_max_length, lowercase)]
+        files = write_hf_files(out, model_max_length, lowercase)
+        if input_names is not None:
+            written = out / "tokenizer_config.json"
+            config = json.loads(written.read_text("utf-8"))
+            config["model_input_names"] = list(input_names)
+            written.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", "utf-8")
+        return [out / TOKENIZER_FILE, *files]
+    names = {} if input_names is None else {"model_input_names": list(input_names)}
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_file=str(folder / TOKENIZER_FILE),
         model_max_length=model_max_length,
@@ -573,6 +589,7 @@ def _write_tokenizer(folder: Path, out: Path, model_max_length: int) -> list[Pat
         truncation_side="right",
         clean_up_tokenization_spaces=False,
         **special_tokens_map(),
+        **names,
     )
     return [Path(p) for p in tokenizer.save_pretrained(str(out)) if Path(p).is_file()]
 
@@ -615,7 +632,8 @@ def export_model(
     config_path = out / MODEL_CONFIG_NAME
     config = exporter.config(cfg, special_ids, start_id)
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", "utf-8")
-    files = [weights_path, config_path, *_write_tokenizer(tokenizer_dir, out, cfg.max_len)]
+    written = _write_tokenizer(tokenizer_dir, out, cfg.max_len, exporter.input_names)
+    files = [weights_path, config_path, *written]
     return ExportResult(
         out=out,
         checkpoint=checkpoint,
