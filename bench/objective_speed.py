@@ -1,15 +1,16 @@
 """Speed of the objective builders, and of batches from shards against batches made on the fly.
 
-Three measurements, all in one process pinned to one core (``torch.set_num_threads(1)``, one
+Four measurements, all in one process pinned to one core (``torch.set_num_threads(1)``, one
 thread for numpy's BLAS and the Rust tokenizer), so every rate is a rate per core:
 
 1. **Builders**: input tokens/s of each data-side objective's row builder (``mlm``, ``mlm`` with
-   ``whole_word``, ``clm``, ``nsp`` and its ``sop`` variant) on documents tokenized beforehand
+   ``whole_word``, ``clm``, ``nsp`` and its ``sop`` variant, ``span``, ``denoise``) on documents
+   tokenized beforehand
    (untimed), batch by batch as ``build_shards`` feeds them (median of three passes); and
    tokens/s of the whole shards stage (``build_shards``: read Parquet, encode, build, write
    Arrow, hash) for each.
 2. **Batches**: 32-row batches of 128 tokens, as the trainer's loader makes them from the
-   pre-built shards (``ShardDataset`` + ``ResumableSampler`` in a ``DataLoader``, num_workers 0),
+   pre-built shards (``ShardDataset`` + ``StepBatchSampler`` in a ``DataLoader``, num_workers 0),
    against transformers' ``DataCollatorForLanguageModeling`` in a ``DataLoader`` (batch size 32,
    shuffled, num_workers 0) building the same batches from tokenized examples: the same rows,
    unmasked, as ``run_mlm.py`` / ``run_clm.py`` leave them after grouping texts into blocks
@@ -22,6 +23,11 @@ thread for numpy's BLAS and the Rust tokenizer), so every rate is a rate per cor
 3. **Consumption**: tokens/s that the trainer's default model (2 layers, d_model 128) trains on
    the CPU with one thread (forward, backward, AdamW step) on the same batches, encoder for MLM
    and decoder for CLM: the loader is never the bottleneck while its rate is far above this one.
+4. **Span batches**: 32-row span-corruption batches (128 inputs, 29 targets) from the ``span``
+   shards through ``ShardDataset`` in a ``DataLoader`` (as 2.), against the same raw chunks of
+   141 tokens corrupted on the fly in the ``DataLoader``'s collate function by a plain numpy port
+   of T5's ``random_spans_noise_mask`` and its sentinel functions (``t5_noise_mask`` below),
+   padded and made tensors. Alternating, median of the rounds.
 
 The corpus is the books (pages of about 3000 characters) and the web pages of
 ``../shared/data`` when present, else a generated corpus; the tokenizer is a WordPiece
@@ -63,20 +69,28 @@ from torch.utils.data import DataLoader  # noqa: E402
 
 from pipeline.objectives.base import Objective, vocab_of  # noqa: E402
 from pipeline.objectives.registry import get_objective  # noqa: E402
+from pipeline.objectives.span import FIRST_SENTINEL_ID, SpanConfig  # noqa: E402
 from pipeline.shards.build import build_shards  # noqa: E402
 from pipeline.shards.config import ShardsConfig  # noqa: E402
-from pipeline.shards.format import IGNORE_INDEX, SPECIAL_IDS  # noqa: E402
+from pipeline.shards.format import (  # noqa: E402
+    EOS_ID,
+    FIRST_REGULAR_ID,
+    IGNORE_INDEX,
+    PAD_ID,
+    SPECIAL_IDS,
+)
 from pipeline.tokenizer import TokenizerConfig, train_tokenizer  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
-from trainer.loop import build_optimizer, model_config_for  # noqa: E402
+from trainer.loop import build_optimizer, model_config_for, train_loader  # noqa: E402
 from trainer.model import TransformerLM  # noqa: E402
 from trainer.objectives import get_objective as get_train_objective  # noqa: E402
-from trainer.sampler import ResumableSampler  # noqa: E402
+from trainer.sampler import StepBatchSampler  # noqa: E402
 from trainer.shards import ShardDataset, load_manifest  # noqa: E402
 
 BATCH = 32
 SEQ_LEN = 128
 SEED = 1234
+SPAN_COLUMNS = ("input_ids", "attention_mask", "labels", "decoder_attention_mask")
 #: name in the tables -> (data-side objective, its settings)
 BUILDS: dict[str, tuple[str, dict[str, Any]]] = {
     "mlm": ("mlm", {"seq_len": SEQ_LEN}),
@@ -84,6 +98,8 @@ BUILDS: dict[str, tuple[str, dict[str, Any]]] = {
     "clm": ("clm", {"seq_len": SEQ_LEN}),
     "nsp": ("nsp", {"seq_len": SEQ_LEN}),
     "sop": ("nsp", {"seq_len": SEQ_LEN, "sop": True}),
+    "span": ("span", {"inputs_length": SEQ_LEN}),
+    "denoise": ("denoise", {"seq_len": SEQ_LEN}),
 }
 
 
@@ -213,15 +229,8 @@ def our_loader(shards_dir: Path, objective: str) -> DataLoader:
     """The trainer's loader (trainer/loop.py), num_workers 0, CPU."""
     columns = get_train_objective(objective).columns
     dataset = ShardDataset(shards_dir, "train", columns=columns)
-    sampler = ResumableSampler(len(dataset), seed=SEED)
-    return DataLoader(
-        dataset,
-        batch_size=BATCH,
-        sampler=sampler,
-        num_workers=0,
-        drop_last=True,
-        generator=torch.Generator().manual_seed(SEED),
-    )
+    sampler = StepBatchSampler(len(dataset), seed=SEED, batch_size=BATCH)
+    return train_loader(dataset, sampler, num_workers=0, seed=SEED, pin=False)
 
 
 def hf_loader(examples: Any, tokenizer: Any, mlm: bool) -> DataLoader:
@@ -307,6 +316,119 @@ def model_tokens_per_s(shards: Path, objective: str, loader: DataLoader, steps: 
     return steps * BATCH * SEQ_LEN / seconds
 
 
+def t5_noise_mask(
+    length: int, noise_density: float, mean_noise_span_length: float, rng: np.random.Generator
+) -> np.ndarray:
+    """T5's ``random_spans_noise_mask`` (Raffel et al. 2020), step for step in plain numpy: the
+    noise and non-noise counts, two random segmentations by shuffling a boundary indicator, the
+    interleaved span lengths, and the mask from the span starts."""
+    original_length = length
+    length = max(length, 2)
+    num_noise_tokens = min(max(int(np.round(length * noise_density)), 1), length - 1)
+    num_noise_spans = max(int(np.round(num_noise_tokens / mean_noise_span_length)), 1)
+    num_nonnoise_tokens = length - num_noise_tokens
+
+    def random_segmentation(num_items: int, num_segments: int) -> np.ndarray:
+        boundary = np.arange(num_items - 1) < num_segments - 1
+        rng.shuffle(boundary)
+        segment_id = np.cumsum(np.concatenate([[0], boundary]))
+        return np.bincount(segment_id)
+
+    noise_lengths = random_segmentation(num_noise_tokens, num_noise_spans)
+    nonnoise_lengths = random_segmentation(num_nonnoise_tokens, num_noise_spans)
+    interleaved = np.stack([nonnoise_lengths, noise_lengths], axis=1).reshape(-1)
+    span_start = np.zeros(length, dtype=np.int64)
+    span_start[np.cumsum(interleaved)[:-1]] = 1
+    return (np.cumsum(span_start) % 2 == 1)[:original_length]
+
+
+def t5_sentinels(tokens: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """T5's ``noise_span_to_unique_sentinel`` in numpy, with our sentinel ids."""
+    previous = np.concatenate([[False], noise[:-1]])
+    first = noise & ~previous
+    out = np.where(first, FIRST_SENTINEL_ID + np.cumsum(first) - 1, tokens)
+    return out[~(noise & previous)]
+
+
+def t5_collate(config: SpanConfig, seed: int) -> Callable[[list[np.ndarray]], dict[str, Any]]:
+    """A collate function that corrupts raw chunks on the fly, pads them and makes tensors."""
+    rng = np.random.default_rng(seed)
+    n_in, n_out = config.inputs_length, config.targets_length
+
+    def collate(chunks: list[np.ndarray]) -> dict[str, Any]:
+        input_ids = np.full((len(chunks), n_in), PAD_ID, dtype=np.int64)
+        labels = np.full((len(chunks), n_out), IGNORE_INDEX, dtype=np.int64)
+        for r, chunk in enumerate(chunks):
+            noise = t5_noise_mask(
+                len(chunk), config.noise_density, config.mean_noise_span_length, rng
+            )
+            inputs = t5_sentinels(chunk, noise)
+            targets = t5_sentinels(chunk, ~noise)
+            input_ids[r, : len(inputs)], input_ids[r, len(inputs)] = inputs, EOS_ID
+            labels[r, : len(targets)], labels[r, len(targets)] = targets, EOS_ID
+        return {
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy((input_ids != PAD_ID).astype(np.int64)),
+            "labels": torch.from_numpy(labels),
+            "decoder_attention_mask": torch.from_numpy((labels != IGNORE_INDEX).astype(np.int64)),
+        }
+
+    return collate
+
+
+def span_chunks(shards_dir: Path) -> list[np.ndarray]:
+    """The raw chunks of the span shards: inputs and targets interleaved at the sentinels."""
+    dataset = ShardDataset(shards_dir, "train", columns=SPAN_COLUMNS)
+    chunks = []
+    for index in range(len(dataset.arrays)):
+        row = dataset.arrays.row(index)
+        inputs = row["input_ids"][row["attention_mask"] == 1][:-1]
+        targets = row["labels"][row["decoder_attention_mask"] == 1][:-1]
+        is_sentinel = (targets >= FIRST_SENTINEL_ID) & (targets < FIRST_REGULAR_ID)
+        spans = np.split(targets, np.flatnonzero(is_sentinel)[1:])
+        by_sentinel = {int(span[0]): span[1:] for span in spans}
+        pieces = [by_sentinel.get(int(t), np.array([t])) for t in inputs]
+        chunks.append(np.concatenate(pieces).astype(np.int64))
+    dataset.arrays.close()
+    return chunks
+
+
+def bench_span(out: Path, batches: int, rounds: int) -> dict[str, Any]:
+    """Span batches from our shards against the numpy T5 port on the fly, alternating."""
+    shards = out / "span" / "span"
+    config = SpanConfig(inputs_length=SEQ_LEN)
+    chunks = span_chunks(shards)
+    dataset = ShardDataset(shards, "train", columns=SPAN_COLUMNS)
+    ours = train_loader(
+        dataset,
+        StepBatchSampler(len(dataset), seed=SEED, batch_size=BATCH),
+        num_workers=0,
+        seed=SEED,
+        pin=False,
+    )
+    theirs = DataLoader(
+        chunks,  # type: ignore[arg-type]
+        batch_size=BATCH,
+        shuffle=True,
+        num_workers=0,
+        drop_last=True,
+        collate_fn=t5_collate(config, SEED),
+        generator=torch.Generator().manual_seed(SEED),
+    )
+    rates: dict[str, list[float]] = {"ours": [], "theirs": []}
+    for _ in range(rounds):
+        rates["ours"].append(batches_per_s(ours, batches))
+        rates["theirs"].append(batches_per_s(theirs, batches))
+    row = {
+        "rows": len(chunks),
+        "raw_length": config.raw_length,
+        "targets_length": config.targets_length,
+        **{k: statistics.median(v) * BATCH * SEQ_LEN for k, v in rates.items()},
+    }
+    print(f"[span] {row}")
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -334,6 +456,7 @@ def main() -> None:
 
         builders = bench_builders(corpus, tokenizer_path, work)
         loaders = bench_loaders(work, tokenizer_path, args.batches, args.rounds)
+        span = bench_span(work, args.batches, args.rounds)
 
     import transformers
 
@@ -366,6 +489,18 @@ def main() -> None:
             f"{row['theirs_arrow']:,.0f} | {row['ours'] / row['theirs_arrow']:.1f}x | "
             f"{row['model']:,.0f} | {row['ours'] / row['model']:.0f}x |"
         )
+
+    print()
+    print(
+        f"| span batches (32 x {SEQ_LEN} inputs, {span['targets_length']} targets) | ours: "
+        "shards + loader, input tokens/s | numpy T5 port on the fly, input tokens/s | "
+        "ours / theirs |"
+    )
+    print("|---|---:|---:|---:|")
+    print(
+        f"| span ({span['rows']:,} chunks of {span['raw_length']}) | {span['ours']:,.0f} | "
+        f"{span['theirs']:,.0f} | {span['ours'] / span['theirs']:.1f}x |"
+    )
 
 
 if __name__ == "__main__":

@@ -7,14 +7,14 @@ tokenizer), so every rate is per core:
 1. **Builder**: input tokens/s of the `plm` row builder on documents encoded beforehand, fed in
    batches of 256 documents as `build_shards` feeds them (median of three passes), and of the
    whole shards stage (`build_shards`: read Parquet, encode, build, write Arrow, hash), once.
-2. **Batches** of 32 x 128: ours, the pre-built shards through the trainer's loader
-   (`ShardDataset` + `ResumableSampler` in a `DataLoader`, num_workers 0), alone and followed by
-   what the trainer does per batch, `two_stream_masks` (the content- and query-stream masks from
+2. **Batches** of 32 x 128: ours, the pre-built shards through the trainer's loader (`ShardDataset`
+   + `StepBatchSampler` in the trainer's `DataLoader`, num_workers 0), alone and followed by what
+   the trainer does per batch, `two_stream_masks` (the content- and query-stream masks from
    `perm_index`); theirs, the collator in a shuffled `DataLoader` (batch size 32, num_workers 0)
-   over the same rows unmasked (`input_ids` only, as `run_plm.py` leaves them after grouping
-   texts), held as Python lists and again in a `datasets.Dataset`. The collator returns
-   `input_ids`, `perm_mask` and `target_mapping` (two float 128 x 128 matrices per row) and
-   `labels`. The sides alternate, the median of the rounds is reported.
+   over the same rows unmasked (`input_ids` only, as `run_plm.py` leaves them after grouping texts),
+   held as Python lists and again in a `datasets.Dataset`. The collator returns `input_ids`,
+   `perm_mask` and `target_mapping` (two float 128 x 128 matrices per row) and `labels`. The sides
+   alternate, the median of the rounds is reported.
 
 Corpus and tokenizer as in `bench/objective_speed.py` (the books and web pages of
 ``../shared/data``, else a generated corpus; WordPiece, 8000). transformers is not a gristmill
@@ -56,9 +56,10 @@ from pipeline.objectives.registry import get_objective  # noqa: E402
 from pipeline.shards.build import build_shards  # noqa: E402
 from pipeline.shards.config import ShardsConfig  # noqa: E402
 from pipeline.tokenizer import TokenizerConfig, train_tokenizer  # noqa: E402
+from trainer.loop import train_loader  # noqa: E402
 from trainer.objectives import get_objective as get_train_objective  # noqa: E402
 from trainer.objectives.plm import two_stream_masks  # noqa: E402
-from trainer.sampler import ResumableSampler  # noqa: E402
+from trainer.sampler import StepBatchSampler  # noqa: E402
 from trainer.shards import ShardDataset  # noqa: E402
 
 BATCH = 32
@@ -123,14 +124,8 @@ def bench_batches(shards: Path, tokenizer_path: Path, batches: int, rounds: int)
     from transformers import DataCollatorForPermutationLanguageModeling
 
     dataset = ShardDataset(shards, "train", columns=get_train_objective("plm").columns)
-    ours = DataLoader(
-        dataset,
-        batch_size=BATCH,
-        sampler=ResumableSampler(len(dataset), seed=SEED),
-        num_workers=0,
-        drop_last=True,
-        generator=torch.Generator().manual_seed(SEED),
-    )
+    sampler = StepBatchSampler(len(dataset), seed=SEED, batch_size=BATCH)
+    ours = train_loader(dataset, sampler, num_workers=0, seed=SEED, pin=False)
     arrays = ShardDataset(shards, "train").arrays
     examples = [{"input_ids": arrays.row(i)["input_ids"].tolist()} for i in range(len(arrays))]
     collator = DataCollatorForPermutationLanguageModeling(hf_tokenizer(tokenizer_path))

@@ -1,7 +1,8 @@
 """The `gristmill` command: `run` a config through the chain, run the embedded `demo`, `train` a
 model on shards already built, `export` a trained model for `transformers`, `schedule` a config
-as a Prefect deployment, or inspect runs (`show`, `stats`, `dropped`, `diff`, `check`; see
-:mod:`flows.commands`)."""
+as a Prefect deployment, inspect runs (`show`, `stats`, `dropped`, `diff`, `check`; see
+:mod:`flows.commands`), or train a quality classifier (`quality-model train`; see
+:mod:`flows.quality_model`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flows import commands, prefect_env, stopping
+from flows import commands, prefect_env, quality_model, stopping
 from flows.console import log_traceback, quiet_console
 
 # Before anything imports Prefect: its embedded server's start-up limit and telemetry off.
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         "--tokenizer", help="the tokenizer folder (default: the run's tokenizer/ beside SRC)"
     )
     commands.add_parsers(sub)
+    quality_model.add_parser(sub)
     sched = sub.add_parser(
         "schedule", help="serve a config as a Prefect deployment with a cron schedule"
     )
@@ -106,7 +108,8 @@ def train_command(args: argparse.Namespace, out: Path) -> int:
     from trainer.loop import train  # torch loads only once the arguments are good
 
     result = train(Path(args.shards), out, config, resume=True if args.resume else None)
-    print(f"gristmill: {result.steps} steps of {config.objective}; metrics -> {result.metrics}")
+    trained = "+".join(config.mix())
+    print(f"gristmill: {result.steps} steps of {trained}; metrics -> {result.metrics}")
     return 0
 
 
@@ -247,8 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     environment (a full disk, a read-only folder, Prefect not starting), 1 for a defect of
     gristmill (its traceback is in the run's log file)."""
     args = _parser().parse_args(argv)
-    if args.command in commands.INSPECT_COMMANDS:
+    if args.command in (*commands.INSPECT_COMMANDS, quality_model.COMMAND):
         try:
+            if args.command == quality_model.COMMAND:
+                return quality_model.run(args)
             return commands.inspect(args)
         except UserFacingError as error:
             return _fail(str(error), 2)

@@ -67,6 +67,29 @@ class _RunConfigBase(BaseModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _classifier_model(self) -> _RunConfigBase:
+        # The quality classifier's model resolves against the config's folder, and must exist
+        # when a suite names the `classifier` rule set.
+        quality = self.section("quality")
+        classifier = quality.classifier
+        if classifier.model:
+            path = Path(classifier.model).expanduser()
+            if not path.is_absolute():
+                path = Path(self.base_dir) / path
+            classifier.model = str(path)
+        named = {n for suite in quality.suites.values() for n in suite}
+        named |= {n for source in quality.per_source.values() for n in source.suite or []}
+        if "classifier" in named:
+            if not classifier.model:
+                raise ValueError(
+                    "quality.classifier.model: a suite names the `classifier` rule set; "
+                    "train a model with `gristmill quality-model train` and name it here"
+                )
+            if not Path(classifier.model).is_file():
+                raise ValueError(f"quality.classifier.model: {classifier.model}: file not found")
+        return self
+
     def section(self, name: str) -> Any:
         """The settings of one stage section (``config.section("quality")`` is
         ``config.quality``)."""

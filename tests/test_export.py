@@ -3,8 +3,8 @@ stock Auto classes load, with logits equal to ours and the run's tokenizer with 
 tokens; models with options no stock architecture has are refused by name.
 
 The export tests build a small run directory by hand (the pipeline's tokenizer and shard code on
-a fixture corpus, hand-made span and denoise shards in that tokenizer's vocabulary, then a few
-training steps each) and skip where transformers is not installed.
+a fixture corpus, span and denoise shards included, then a few training steps of each model)
+and skip where transformers is not installed.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 
 from pipeline.objectives.clm import CLMConfig
 from pipeline.objectives.mlm import MLMConfig
+from pipeline.objectives.registry import OBJECTIVES as BUILDERS
 from pipeline.shards import ShardsConfig
 from pipeline.shards.build import build_shards
 from pipeline.shards.format import EOS_ID, PAD_ID
@@ -123,15 +124,25 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer = run / "tokenizer" / "tokenizer.json"
     train_tokenizer(corpus, tokenizer, TOKENIZER)
     write_hf_files(tokenizer.parent, SEQ_LEN)
+    # span and denoise shards from the data-side builders when they are registered, else
+    # hand-made rows with the same columns in this tokenizer's vocabulary.
+    seq2seq = {"span": {"inputs_length": SEQ_LEN}, "denoise": {"seq_len": SEQ_LEN}}
+    built = {name: value for name, value in seq2seq.items() if name in BUILDERS}
     shards = ShardsConfig(
-        objectives=["mlm", "clm"],
+        objectives=["mlm", "clm", *built],
         mlm=MLMConfig(seq_len=SEQ_LEN),
         clm=CLMConfig(seq_len=SEQ_LEN),
         rows_per_shard=400,
         val_fraction=0.1,
         encode_batch_docs=64,
+        **built,
     )
     build_shards(corpus, tokenizer, run / "shards", shards)
+    from tokenizers import Tokenizer
+
+    vocab_size = Tokenizer.from_file(str(tokenizer)).get_vocab_size()
+    for objective in set(seq2seq) - set(built):
+        write_seq2seq_shards(run / "shards" / objective, objective, vocab_size=vocab_size)
     common = {"steps": STEPS, "batch_size": 8, "eval_every": 0, "lr": 3e-3, **TINY}
     train(run / "shards", run / "train", TrainConfig(preset="bert-base", **common), progress=None)
     train(
@@ -146,11 +157,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         TrainConfig(**{**common, "max_len": 0}),
         progress=None,
     )
-    from tokenizers import Tokenizer
-
-    vocab_size = Tokenizer.from_file(str(tokenizer)).get_vocab_size()
     for objective, options in (("span", BART_OPTIONS), ("denoise", MBART_OPTIONS)):
-        write_seq2seq_shards(run / "shards" / objective, objective, vocab_size=vocab_size)
         config = TrainConfig(objective=objective, **{**common, **options})
         train(run / "shards", run / f"train-{objective}", config, progress=None)
     span_default = TrainConfig(objective="span", **{**common, "max_len": 0})
@@ -497,6 +504,27 @@ def test_encoder_decoder_without_stock_options_is_refused(
     assert "the encoder-decoder family exports as MBartForConditionalGeneration" in err
     assert "embed_norm True (this model: False)" in err
     assert not (tmp_path / "no" / "model.safetensors").exists()
+
+
+def test_decoder_start_follows_the_objectives_and_refuses_a_mix_of_two() -> None:
+    from trainer.export import ExportError, decoder_start_id
+
+    def payload(**train: object) -> dict:
+        return {
+            "model_config": {"n_decoder_layers": 1},
+            "config": TrainConfig(**train).model_dump_json(),
+            "shards": {"special_ids": dict(SPECIAL_IDS)},
+        }
+
+    where = Path("checkpoint.pt")
+    assert decoder_start_id(payload(objective="span"), where) == PAD_ID
+    assert decoder_start_id(payload(objective="denoise"), where) == EOS_ID
+    # An encoder objective mixed in has no decoder start of its own.
+    assert decoder_start_id(payload(objectives={"mlm": 1.0, "denoise": 1.0}), where) == EOS_ID
+    with pytest.raises(ExportError, match=r"different tokens \(denoise: \[EOS\], span: \[PAD\]\)"):
+        decoder_start_id(payload(objectives={"span": 1.0, "denoise": 1.0}), where)
+    no_decoder = {**payload(objective="mlm"), "model_config": {"n_decoder_layers": 0}}
+    assert decoder_start_id(no_decoder, where) is None
 
 
 def test_bad_sources_are_one_line(run_dir: Path, tmp_path: Path, capsys) -> None:

@@ -372,3 +372,76 @@ def test_short_and_long_documents_measure_repetition_alike(
     other_path = 0 if words < gopher_repetition.SHORT_DOCUMENT else 10**9
     monkeypatch.setattr(gopher_repetition, "SHORT_DOCUMENT", other_path)
     assert measure("gopher_repetition", text) == signals
+
+
+# --- the Gopher rules' word split ---------------------------------------------------------------
+
+SENTENCE = "Sort entries (alphabetically), then print them to the screen: one per line, as said. "
+
+
+def test_datatrove_words_count_punctuation_marks_as_words_without_letters() -> None:
+    signals = measure("gopher_quality", SENTENCE * 5)
+    # 14 letter words and 6 punctuation marks per sentence: 14/20 have a letter.
+    assert signals["gopher_alpha_words_ratio"] == pytest.approx(14 / 20)
+    assert signals["gopher_words"] == 70  # punctuation-only words are not counted
+    assert "gopher_below_alpha_threshold" in failures("gopher_quality", SENTENCE * 5)
+
+
+def test_whitespace_words_keep_punctuation_attached_as_the_gopher_paper_counts() -> None:
+    signals = measure("gopher_quality", SENTENCE * 5, words="whitespace")
+    assert signals["gopher_alpha_words_ratio"] == 1.0
+    assert signals["gopher_words"] == 70
+    # "(alphabetically)," is one word of 17 characters
+    assert signals["gopher_mean_word_length"] == pytest.approx(len(SENTENCE.replace(" ", "")) / 14)
+    assert failures("gopher_quality", SENTENCE * 5, words="whitespace") == []
+
+
+def test_whitespace_stop_words_match_once_punctuation_is_stripped() -> None:
+    text = " ".join(["the,", "(and)"] + ["garden"] * 48)
+    assert measure("gopher_quality", text)["gopher_stop_words"] == 2  # spaCy splits them off
+    assert measure("gopher_quality", text, words="whitespace")["gopher_stop_words"] == 2
+    assert (
+        measure("gopher_quality", "The And " + "garden " * 48, words="whitespace")[
+            "gopher_stop_words"
+        ]
+        == 0
+    )  # still matched with their case, as the list spells them
+
+
+def test_whitespace_words_make_the_repetition_ngrams() -> None:
+    text = "a, b. " * 40
+    datatrove = measure("gopher_repetition", text)["gopher_top_2gram_char_frac"]
+    whitespace = measure("gopher_repetition", text, words="whitespace")
+    # datatrove's words: "a" "," "b" "." -> the top 2-gram "a ," (3 characters) 40 times;
+    # whitespace words: "a," "b." -> the top 2-gram "a, b." (5 characters) 40 times.
+    assert datatrove == pytest.approx(3 * 40 / len(text))
+    assert whitespace["gopher_top_2gram_char_frac"] == pytest.approx(5 * 40 / len(text))
+
+
+def test_the_word_split_is_a_setting_of_both_gopher_rule_sets() -> None:
+    config = QualityConfig.model_validate(
+        {"gopher_quality": {"words": "whitespace"}, "gopher_repetition": {"words": "whitespace"}}
+    )
+    assert config.gopher_quality.words == config.gopher_repetition.words == "whitespace"
+    assert QualityConfig().gopher_quality.words == "datatrove"  # the web default is unchanged
+    with pytest.raises(ValueError, match="words"):
+        QualityConfig.model_validate({"gopher_quality": {"words": "spaces"}})
+
+
+def test_a_source_can_name_its_own_word_split() -> None:
+    import pyarrow as pa
+
+    from pipeline.quality.stage import QualityStage
+    from tests.corpus_fixtures import docs
+
+    config = QualityConfig.model_validate(
+        {"suites": {"web": ["gopher_quality"]}, "per_source": {"manual": {"words": "whitespace"}}}
+    )
+    stage = QualityStage(config)
+    text = SENTENCE * 5
+    manual = stage.measure(text, "web", "manual")
+    crawl = stage.measure(text, "web", "crawl")
+    assert manual["gopher_alpha_words_ratio"] == 1.0
+    assert crawl["gopher_alpha_words_ratio"] == pytest.approx(14 / 20)  # the rule sets' own
+    both = pa.concat_tables([docs([text], source="manual"), docs([text], source="crawl")])
+    assert stage(both).kept.column("source").to_pylist() == ["manual"]

@@ -22,7 +22,7 @@ from trainer.__main__ import main as cli_main
 from trainer.config import TrainConfig
 from trainer.loop import TrainResult, train
 from trainer.model import ModelConfig, TransformerLM, count_parameters
-from trainer.sampler import ResumableSampler
+from trainer.sampler import SampleStream, StepBatchSampler, epoch_order
 from trainer.schedule import lr_multiplier, warmup_cosine
 from trainer.shards import ShardDataset, ShardFormatError, load_manifest, open_split
 
@@ -193,75 +193,63 @@ def test_sha256_verification_catches_a_changed_file(tmp_path: Path) -> None:
 # --- sampler ------------------------------------------------------------------------------------
 
 
-def test_sampler_is_deterministic_and_reshuffles_each_epoch() -> None:
-    first = ResumableSampler(50, seed=7)
-    second = ResumableSampler(50, seed=7)
-    epoch0 = list(first)
-    assert epoch0 == list(second)
+def test_the_order_is_a_function_of_seed_epoch_and_index_alone() -> None:
+    stream = SampleStream(50, seed=7)
+    epoch0 = [row for _, row in stream.take(0, 50)]
     assert sorted(epoch0) == list(range(50)) and epoch0 != list(range(50))
-    epoch1 = list(first)  # iterating again moves on to the next epoch
-    assert first.epoch == 2 and sorted(epoch1) == list(range(50)) and epoch1 != epoch0
-    assert list(ResumableSampler(50, seed=8)) != epoch0
-    assert list(ResumableSampler(5, shuffle=False)) == [0, 1, 2, 3, 4]
-
-
-def test_sampler_resumes_exactly_mid_epoch() -> None:
-    reference = ResumableSampler(37, seed=3)
-    expected = list(reference) + list(reference)  # two full epochs
-
-    sampler = ResumableSampler(37, seed=3)
-    iterator = iter(sampler)
-    head = [next(iterator) for _ in range(20)]
-    state = sampler.state_dict()
-    assert state["epoch"] == 0 and state["position"] == 20
-    json.dumps(state)  # plain values only
-
-    resumed = ResumableSampler(37, seed=3)
-    resumed.load_state_dict(state)
-    rest = list(resumed) + list(resumed)
-    assert head + rest[: 2 * 37 - 20] == expected
-
-    # advance() keeps the same cursor as iterating, across an epoch boundary too.
-    cursor = ResumableSampler(37, seed=3)
-    cursor.advance(20)
-    cursor.advance(30)
-    assert (cursor.epoch, cursor.position) == (1, 13)
-    after = ResumableSampler(37, seed=3)
-    after.load_state_dict(cursor.state_dict())
-    assert list(after) == expected[50:74]
-
-
-def test_sampler_refuses_state_from_a_different_order() -> None:
-    state = ResumableSampler(37, seed=3).state_dict()
-    with pytest.raises(ValueError, match="seed"):
-        ResumableSampler(37, seed=4).load_state_dict(state)
-    with pytest.raises(ValueError, match="num_rows"):
-        ResumableSampler(38, seed=3).load_state_dict(state)
-
-
-@pytest.mark.parametrize("rows", [40, 43])
-def test_sampler_shards_ranks_disjointly_covering_all_indices(rows: int) -> None:
-    world = 4
-    for epoch in range(2):
-        parts = []
-        for rank in range(world):
-            sampler = ResumableSampler(rows, seed=11, rank=rank, world_size=world)
-            sampler.set_epoch(epoch)
-            parts.append(list(sampler))
-            assert len(parts[-1]) == len(sampler)
-        flat = [i for part in parts for i in part]
-        assert len(flat) == len(set(flat)) == rows  # disjoint, and every index once
-        assert max(map(len, parts)) - min(map(len, parts)) <= 1
-    # Works as a DataLoader sampler with worker processes (indices come from the main process).
-    data = torch.arange(rows)
-    loader = torch.utils.data.DataLoader(
-        data,
-        batch_size=8,
-        sampler=ResumableSampler(rows, seed=11),
-        num_workers=2,
-        multiprocessing_context="forkserver",  # never fork a process that may run Prefect threads
+    assert (
+        epoch0
+        == epoch_order(7, 0, 50).tolist()
+        == [r for _, r in SampleStream(50, seed=7).take(0, 50)]
     )
-    assert sorted(torch.cat(list(loader)).tolist()) == list(range(rows))
+    epoch1 = stream.take(50, 50)
+    assert {e for e, _ in epoch1} == {1} and sorted(r for _, r in epoch1) == list(range(50))
+    assert [r for _, r in epoch1] != epoch0
+    assert epoch_order(8, 0, 50).tolist() != epoch0
+    assert epoch_order(0, 0, 5, shuffle=False).tolist() == [0, 1, 2, 3, 4]
+    # A batch runs on across the epoch boundary: no row is dropped.
+    assert stream.take(45, 10) == stream.take(45, 5) + stream.take(50, 5)
+    assert [e for e, _ in stream.take(45, 10)] == [0] * 5 + [1] * 5
+
+
+@pytest.mark.parametrize(("world", "accum"), [(1, 1), (2, 1), (2, 3), (4, 2)])
+def test_ranks_and_micro_batches_split_the_same_global_batch(world: int, accum: int) -> None:
+    rows, batch = 37, 4
+    single = StepBatchSampler(rows, seed=3, batch_size=batch, grad_accum=accum * world)
+    for step in range(6):  # several epochs: 37 rows, 4 x accum x world a step
+        want = [pair for micro in single.step_batches(step) for pair in micro]
+        got = []
+        for rank in range(world):
+            sampler = StepBatchSampler(
+                rows, seed=3, batch_size=batch, grad_accum=accum, rank=rank, world_size=world
+            )
+            micros = sampler.step_batches(step)
+            assert len(micros) == accum and all(len(m) == batch for m in micros)
+            got += [pair for micro in micros for pair in micro]
+        assert got == want  # rank r's micro-batches are the r-th slice of one process's
+
+
+def test_the_sampler_resumes_from_a_few_integers() -> None:
+    whole = StepBatchSampler(37, seed=3, batch_size=4, grad_accum=2)
+    batches = iter(whole)
+    expected = [next(batches) for _ in range(30)]  # 15 steps, 240 samples: 6+ epochs
+
+    resumed = StepBatchSampler(37, seed=3, batch_size=4, grad_accum=2)
+    resumed.seek(7 * 8)
+    state = resumed.state_dict()
+    json.dumps(state)  # plain values only
+    assert (state["consumed"], state["epoch"], state["position"]) == (56, 1, 19)
+    again = StepBatchSampler(37, seed=3, batch_size=4, grad_accum=2)
+    again.load_state_dict(state)
+    batches = iter(again)
+    assert [next(batches) for _ in range(16)] == expected[14:]
+
+    with pytest.raises(ValueError, match="seed"):
+        StepBatchSampler(37, seed=4, batch_size=4).load_state_dict(state)
+    with pytest.raises(ValueError, match="num_rows"):
+        StepBatchSampler(38, seed=3, batch_size=4).load_state_dict(state)
+    with pytest.raises(ValueError, match="not a multiple of the global batch"):
+        StepBatchSampler(37, seed=3, batch_size=5).load_state_dict(state)
 
 
 # --- model and schedule -------------------------------------------------------------------------
@@ -384,8 +372,9 @@ def test_checkpoint_loads_weights_only_and_resume_reproduces_the_same_losses(
     assert saved["step"] == 12
     assert set(saved) >= {"model", "optimizer", "scheduler", "sampler", "step", "config"}
     assert TrainConfig.model_validate_json(saved["config"]) == config
-    # 200 rows make 12 full batches of 16 an epoch: step 12 used all of epoch 0's batches.
-    assert (saved["sampler"][0]["epoch"], saved["sampler"][0]["position"]) == (0, 192)
+    # 12 steps of 16 rows: 192 of epoch 0's 200 rows read.
+    state = saved["sampler"]["mlm"]
+    assert (state["consumed"], state["epoch"], state["position"]) == (192, 0, 192)
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
 
     second = train(shards, tmp_path, config, progress=None, resume=True)
@@ -399,14 +388,15 @@ def test_checkpoint_loads_weights_only_and_resume_reproduces_the_same_losses(
 def test_resume_is_exact_with_workers_grad_accum_and_an_epoch_boundary(
     shards: Path, tmp_path: Path
 ) -> None:
-    # 200 rows, batch 16: 12 batches an epoch, 6 steps of 2 micro-batches; stop in epoch 2.
+    # 200 rows, 32 a step: step 7 ends 24 rows into epoch 1 (step 7 spans the boundary).
     config = TrainConfig(
         steps=8, grad_accum=2, num_workers=2, eval_every=0, checkpoint_every=4, **SMALL
     )
     whole = train(shards, tmp_path / "whole", config, progress=None)
     part = train(shards, tmp_path / "part", config, progress=None, stop_after=7)
     saved = torch.load(part.checkpoint, weights_only=True)
-    assert saved["sampler"][0]["epoch"] == 1 and saved["sampler"][0]["position"] == 1 * 2 * 16
+    state = saved["sampler"]["mlm"]
+    assert (state["consumed"], state["epoch"], state["position"]) == (224, 1, 24)
     rest = train(shards, tmp_path / "part", config, progress=None, resume=True)
     assert part.losses == whole.losses[:7] and rest.losses == whole.losses
 

@@ -1,15 +1,20 @@
-"""Command line: `python -m trainer --shards DIR --out DIR [--objective NAME] [--steps N]
-[--resume | --fresh]`.
+"""Command line: `python -m trainer --shards DIR --out DIR [--config FILE] [--objective NAME]
+[--steps N] [--resume | --fresh]`.
 
-Trains with TrainConfig's defaults plus the few overrides given here; a run config's `train:`
-section is the place for anything more. Run again after a crash and it continues from the newest
-checkpoint in OUT that the same settings and shards wrote.
+Trains with TrainConfig's defaults, then the fields of `--config` (a YAML or JSON file holding
+TrainConfig's fields, or a run config whose `train:` section holds them), then the few overrides
+given here. Run again after a crash and it continues from the newest checkpoint in OUT that the
+same settings and shards wrote. The same command runs under `torchrun` (one process per rank):
+
+    torchrun --nproc_per_node 2 -m trainer --shards run/shards --out run/train --config train.yaml
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from trainer.config import TrainConfig
 
@@ -18,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
     parser.add_argument("--shards", type=Path, required=True, help="folder holding manifest.json")
     parser.add_argument("--out", type=Path, required=True, help="where checkpoint/metrics go")
+    parser.add_argument(
+        "--config", type=Path, help="YAML/JSON with TrainConfig's fields (or a `train:` section)"
+    )
     parser.add_argument("--objective", help="training objective (default: TrainConfig's)")
     parser.add_argument("--steps", type=int, help="optimizer steps (default: TrainConfig's)")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:1, ...")
@@ -45,7 +53,23 @@ def main(argv: list[str] | None = None) -> int:
         )
         if v is not None
     }
-    config = TrainConfig(**overrides)
+    fields: dict = {}
+    if args.config is not None:
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as err:
+            parser.error(f"{args.config}: {str(err).splitlines()[0]}")
+        if not isinstance(loaded, dict):
+            parser.error(f"{args.config}: expected a mapping of TrainConfig fields")
+        fields = loaded.get("train", loaded)
+    try:
+        config = TrainConfig(**{**fields, **overrides})
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        parser.error(f"{args.config or 'train config'}: {where}: {first['msg']}")
 
     from trainer.loop import train  # torch loads only once the arguments are good
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from trainer.presets import apply_preset
 
@@ -23,7 +23,7 @@ class TrainConfig(BaseModel):
     # electra-small) that fills in the model fields below; a field given here as well wins.
     # None: the defaults below.
     preset: str | None = None
-    objective: str = "mlm"  # which shards/<objective>/ to read
+    objective: str = "mlm"  # which shards/<objective>/ to read (`objectives` mixes several)
     steps: int = Field(40, ge=1)  # optimizer steps; the demo needs only enough to see loss fall
     batch_size: int = Field(16, ge=1)  # sequences per micro-batch
     grad_accum: int = Field(1, ge=1)  # micro-batches per optimizer step
@@ -84,6 +84,30 @@ class TrainConfig(BaseModel):
     # trainer.telemetry.PEAK_TFLOPS for known GPUs, and no MFU on the CPU or other devices.
     peak_tflops: float | None = Field(None, gt=0)
     seed: int = 1234
+    # Several objectives on one shared network (UniLM, Dong et al. 2019): name -> weight, e.g.
+    # {mlm: 1.0, clm: 1.0}. Each step trains one objective, drawn by weight from (seed, step);
+    # each reads shards/<its shards>/. None: `objective` alone. Equal weights are UniLM's
+    # setting (its three masks each a third of the time).
+    objectives: dict[str, float] | None = None
+    # How a run under torchrun spreads the model: "ddp" replicates it (DistributedDataParallel),
+    # "fsdp" shards parameters, gradients and optimizer state (FSDP2's fully_shard). DDP is the
+    # default: the models trained here fit one device, where replication communicates least.
+    parallel: Literal["ddp", "fsdp"] = "ddp"
+
+    @field_validator("objectives")
+    @classmethod
+    def _weights_positive(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("objectives: name at least one objective")
+            bad = {k: w for k, w in value.items() if not w > 0}
+            if bad:
+                raise ValueError(f"objectives: weights must be > 0, got {bad}")
+        return value
+
+    def mix(self) -> dict[str, float]:
+        """The objectives this run trains, with their weights (`objective` alone if unmixed)."""
+        return dict(self.objectives) if self.objectives else {self.objective: 1.0}
 
     @model_validator(mode="before")
     @classmethod

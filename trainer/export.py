@@ -33,7 +33,8 @@ nothing; the same holds for BART's `final_logits_bias`.
 An encoder-decoder's config also says which token starts the decoder
 (`decoder_start_token_id`, what `generate` feeds first): the training objective's convention
 (`TrainObjective.decoder_start`: `[PAD]` for span corruption as T5, `[EOS]` for denoising as
-BART), read from the checkpoint's run config.
+BART), read from the checkpoint's run config; a mix of objectives that start it differently
+(span with denoise) is refused.
 
 `transformers` is optional (the `hf` extra): `safetensors` writes the weights, and the tokenizer
 is saved through `transformers.PreTrainedTokenizerFast` when it is installed, else written from
@@ -455,24 +456,34 @@ def refusal(cfg: ModelConfig) -> str | None:
 
 
 def decoder_start_id(payload: dict[str, Any], path: Path) -> int | None:
-    """The id the decoder starts from under the checkpoint's training objective (its
-    `decoder_start` role in the shards' special ids); None for a model without a decoder."""
+    """The id the decoder starts from under the checkpoint's training objectives (their
+    `decoder_start` role in the shards' special ids); None for a model without a decoder. A mix
+    of objectives whose decoders start from different tokens has no one start token and is
+    refused."""
     if not payload["model_config"].get("n_decoder_layers"):
         return None
+    from trainer.config import TrainConfig
     from trainer.objectives import OBJECTIVES
 
     try:
-        name = json.loads(payload["config"])["objective"]
+        names = list(TrainConfig.model_validate_json(payload["config"]).mix())
     except (KeyError, TypeError, ValueError):
-        name = payload["shards"].get("objective")
-    objective = OBJECTIVES.get(str(name))
-    role = objective.decoder_start if objective is not None else None
+        names = [str(payload["shards"].get("objective"))]
+    roles = {
+        name: OBJECTIVES[name].decoder_start
+        for name in names
+        if name in OBJECTIVES and OBJECTIVES[name].decoder_start is not None
+    }
     special_ids = payload["shards"].get("special_ids", {})
-    if role is None or role not in special_ids:
-        raise ExportError(
-            f"{path}: its objective {name!r} does not say which token starts the decoder"
-        )
-    return int(special_ids[role])
+    starts = {role for role in roles.values() if role in special_ids}
+    if len(starts) == 1:
+        return int(special_ids[starts.pop()])
+    if not starts:
+        reason = f"its objectives {names} do not say which token starts the decoder"
+    else:
+        mixed = ", ".join(f"{name}: [{role.upper()}]" for name, role in sorted(roles.items()))
+        reason = f"its objectives start the decoder from different tokens ({mixed})"
+    raise ExportError(f"{path}: cannot export: {reason}; the exported config names one")
 
 
 # --- sources ------------------------------------------------------------------------------------

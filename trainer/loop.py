@@ -1,36 +1,49 @@
 """The training loop: shards in, a checkpoint and a metrics log out.
 
-`train()` looks up `config.objective` in trainer.objectives (which columns it reads, which model
-family and heads, its loss), reads those columns of its shards (trainer.shards), samples rows
-with the resumable sampler (trainer.sampler), trains the TransformerLM (trainer.model) with AdamW
-and warmup + cosine (trainer.schedule), and writes `out_dir/metrics.jsonl`, a checkpoint every
-`config.checkpoint_every` steps under `out_dir/checkpoints/` (the newest
-`config.keep_checkpoints` kept) and the final `out_dir/checkpoint.pt` (trainer.checkpoint).
+`train()` looks up the run's objectives (`config.objective`, or several by weight in
+`config.objectives`) in trainer.objectives (which columns each reads, which model family and
+heads, its loss), reads those columns of their shards (trainer.shards), reads rows in the order
+trainer.sampler defines, trains one TransformerLM (trainer.model) with AdamW and warmup + cosine
+(trainer.schedule), and writes `out_dir/metrics.jsonl`, a checkpoint every
+`config.checkpoint_every` steps under `out_dir/checkpoints/` (the newest `config.keep_checkpoints`
+kept) and the final `out_dir/checkpoint.pt` (trainer.checkpoint).
 
 Resume: on start, `train()` continues from the newest checkpoint in `out_dir` that was written by
-a run with the same identity (trainer.resume: result-affecting config, shards, device, ranks), so
-re-running a crashed job picks up where its last checkpoint left off; metrics.jsonl is cut back
-to that step, so the log and the final model equal those of a run that never stopped.
+a run with the same identity (trainer.resume: result-affecting config, shards, model shape,
+device, ranks), so re-running a crashed job picks up where its last checkpoint left off;
+metrics.jsonl is cut back to that step, so the log and the final model equal those of a run
+that never stopped. The sampler's state is the number of samples each objective has consumed.
 
-Determinism: the model is initialised from `torch.manual_seed(config.seed)`, the row order comes
-from (seed, epoch) alone, and DataLoaders get their own generators so they never draw from the
+Determinism: the model is initialised from `torch.manual_seed(config.seed)`, the row order is a
+function of (seed, epoch, global sample index) alone, the objective of a mixed run's step is
+drawn from (seed, step), and DataLoaders get their own generators so they never draw from the
 global RNG; on CPU the same shards + config give the same per-step losses, and a run resumed from
-a checkpoint gives the same losses as one that was never interrupted.
+a checkpoint gives the same losses as one that was never interrupted, with any number of
+DataLoader workers.
 
-Under `torchrun` with WORLD_SIZE > 1 the loop joins the process group from the environment, wraps
-the model in DistributedDataParallel and gives each rank its own slice of every epoch; rank 0
-alone logs, evaluates and writes files.
+Global batch: a step reads `batch_size x grad_accum x world_size` rows; each part of the loss is
+normalised by its count of predictions over the whole global batch (the counts are all-reduced
+before the backward passes), so accumulation and ranks give the gradient, and the logged loss,
+of one process reading the whole batch at once.
+
+Under `torchrun` with WORLD_SIZE > 1 the loop joins the process group from the environment and
+wraps the model in DistributedDataParallel (`parallel: ddp`) or shards it with FSDP2's
+`fully_shard` (`parallel: fsdp`); each rank reads its slice of every global batch; rank 0 alone
+logs and writes files.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import random
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +71,22 @@ from trainer.distributed import DistInfo, init_distributed, resolve_device
 from trainer.model import HEAD_SETTINGS, HEADS, ModelConfig, TransformerLM, count_parameters
 from trainer.objectives import Batch, LossOutput, TrainObjective, get_objective
 from trainer.outputs import CHECKPOINT_NAME, METRICS_NAME
-from trainer.resume import ResumeSearch, find_resume_point, manifest_sha256, run_identity
-from trainer.sampler import ResumableSampler
+from trainer.resume import (
+    ResumeSearch,
+    find_resume_point,
+    manifest_sha256,
+    run_identity,
+    shards_summary,
+)
+from trainer.sampler import EPOCH_KEY, EpochRows, StepBatchSampler
 from trainer.schedule import warmup_cosine
 from trainer.shards import INDEX_KEY, MANIFEST_NAME, Manifest, ShardDataset, load_manifest
 from trainer.telemetry import Telemetry, flops_per_token, matmul_parameters, peak_flops, silent
 
 Progress = Callable[[str], None]
+
+#: Seeds a mixed run's per-step objective draws apart from every other use of the run seed.
+_MIX_STREAM = 0x6D6978  # "mix"
 
 
 @dataclass
@@ -140,15 +162,19 @@ def find_shards_dir(shards_dir: Path | str, objective: str) -> Path:
 
 
 def model_config_for(
-    manifest: Manifest, config: TrainConfig, objective: TrainObjective
+    manifest: Manifest, config: TrainConfig, objective: TrainObjective, *more: TrainObjective
 ) -> ModelConfig:
     """The model shape for these shards (vocab, length, special ids), this config and the
-    family the objective asks for. Learned positions cover `config.max_len` when it is set (it
-    must cover the shards' rows), else the shards' longest fixed-length column (a
-    sequence-to-sequence objective's targets may be longer than its inputs); segment embeddings
-    are as many as the config or the objective's heads ask for, whichever is more; an
-    "encoder-decoder" objective gets a decoder as deep as the encoder (T5 and BART's layout)."""
-    heads = {k: v for head in objective.heads for k, v in HEAD_SETTINGS.get(head, {}).items()}
+    family and heads the objectives ask for (the union of their heads; causal only when every
+    objective is a decoder one, a mixed run choosing the mask per batch). Learned positions cover
+    `config.max_len` when it is set (it must cover the shards' rows), else the shards' longest
+    fixed-length column (a sequence-to-sequence objective's targets may be longer than its
+    inputs); segment embeddings are as many as the config or the heads ask for, whichever is
+    more; an "encoder-decoder" objective gets a decoder as deep as the encoder (T5 and BART's
+    layout)."""
+    objectives = (objective, *more)
+    heads = sorted({head for o in objectives for head in o.heads})
+    settings = {k: v for head in heads for k, v in HEAD_SETTINGS.get(head, {}).items()}
     lengths = [c.shape[0] or 0 for c in manifest.columns.values() if c.numeric and c.shape]
     longest = max([manifest.seq_len, *lengths])
     max_len = config.max_len or longest
@@ -156,7 +182,8 @@ def model_config_for(
         raise ValueError(
             f"{manifest.path}: rows of {longest} tokens exceed train.max_len {max_len}"
         )
-    heads["type_vocab_size"] = max(config.type_vocab_size, heads.get("type_vocab_size", 0))
+    settings["type_vocab_size"] = max(config.type_vocab_size, settings.get("type_vocab_size", 0))
+    seq2seq = any(o.family == "encoder-decoder" for o in objectives)
     return ModelConfig(
         vocab_size=manifest.vocab_size,
         max_len=max_len,
@@ -167,9 +194,9 @@ def model_config_for(
         dropout=config.dropout,
         pad_id=manifest.pad_id,
         ignore_index=manifest.ignore_index,
-        causal=objective.family == "decoder",
-        n_decoder_layers=config.n_layers if objective.family == "encoder-decoder" else 0,
-        generator_fraction=config.generator_fraction if "rtd" in objective.heads else 0.0,
+        causal=all(o.family == "decoder" for o in objectives),
+        n_decoder_layers=config.n_layers if seq2seq else 0,
+        generator_fraction=config.generator_fraction if "rtd" in heads else 0.0,
         norm=config.norm,
         embed_norm=config.embed_norm,
         final_norm=config.final_norm,
@@ -177,7 +204,7 @@ def model_config_for(
         head_bias=config.head_bias,
         gelu=config.gelu,
         norm_eps=config.norm_eps,
-        **heads,
+        **settings,
     )
 
 
@@ -199,24 +226,60 @@ def check_objective(objective: TrainObjective, manifest: Manifest) -> None:
         raise ValueError(f"{objective.name!r} needs heads {lacking}; the model has {sorted(HEADS)}")
 
 
+def check_shared_vocabulary(manifests: list[Manifest]) -> None:
+    """Objectives trained on one network must share the tokenizer's ids: same vocabulary size,
+    special ids and ignore index in every manifest."""
+    first = manifests[0]
+    for other in manifests[1:]:
+        for field in ("vocab_size", "special_ids", "ignore_index"):
+            if getattr(other, field) != getattr(first, field):
+                raise ValueError(
+                    f"{other.path}: {field} {getattr(other, field)!r} differs from "
+                    f"{getattr(first, field)!r} in {first.path}; objectives trained together "
+                    "need shards of one tokenizer"
+                )
+
+
+def draw_objective(mix: dict[str, float], seed: int, step: int) -> str:
+    """The objective step `step` trains: drawn by weight from (seed, step) alone."""
+    names = list(mix)
+    if len(names) == 1:
+        return names[0]
+    weights = np.array([mix[n] for n in names], dtype=np.float64)
+    point = np.random.default_rng([seed, _MIX_STREAM, step]).random() * weights.sum()
+    index = int(np.searchsorted(np.cumsum(weights), point, side="right"))
+    return names[min(index, len(names) - 1)]
+
+
 def prepare_batch(
     batch: Batch,
     objective: TrainObjective,
     device: torch.device,
     seed: int,
-    epoch: int,
+    epoch: int = 0,
 ) -> Batch:
     """The objective's columns on `device`, after its per-batch transform (if any), which is
-    seeded by (seed, epoch, the rows' global indices)."""
+    seeded by (seed, epoch, the rows' global indices). A batch carrying each row's epoch
+    (`EPOCH_KEY`, from the training sampler) is transformed per epoch it spans."""
     if objective.transform is not None:
-        batch = objective.transform(batch, seed, epoch, batch[INDEX_KEY])
+        epochs = batch.get(EPOCH_KEY)
+        if epochs is None:
+            batch = objective.transform(batch, seed, epoch, batch[INDEX_KEY])
+        else:
+            # Rows are in stream order, so each epoch's rows are one contiguous run.
+            parts = []
+            for value in torch.unique_consecutive(epochs).tolist():
+                rows = (epochs == value).nonzero().squeeze(1)
+                part = {k: v[rows] for k, v in batch.items()}
+                parts.append(objective.transform(part, seed, int(value), part[INDEX_KEY]))
+            batch = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
     names = (*objective.columns, *objective.drawn)
     return {name: batch[name].to(device, non_blocking=True) for name in names}
 
 
 @torch.no_grad()
 def evaluate(
-    model: TransformerLM,
+    model: Callable[..., Any],
     loader: DataLoader,
     device: torch.device,
     autocast: Callable[[], AbstractContextManager[Any]],
@@ -226,8 +289,9 @@ def evaluate(
 ) -> float:
     """The objective's loss over the first `max_batches` batches of `loader`, each batch weighed
     by the predictions it averages (per labelled position, for the LM objectives)."""
-    was_training = model.training
-    model.eval()
+    module = model.func if isinstance(model, partial) else model
+    was_training = module.training
+    module.eval()
     total = torch.zeros((), dtype=torch.float64, device=device)
     count = torch.zeros((), dtype=torch.int64, device=device)
     for index, batch in enumerate(loader):
@@ -238,8 +302,92 @@ def evaluate(
             out: LossOutput = objective.loss(model, batch)
         total += out.total.double() * out.weight
         count += out.weight
-    model.train(was_training)
+    module.train(was_training)
     return float(total / count.clamp(min=1))
+
+
+def worker_context() -> Any:
+    """Workers start from a fork server, not a fork of this process: the trainer often runs
+    inside a Prefect flow whose threads (API client, log shipping) must not be forked
+    mid-operation."""
+    return multiprocessing.get_context("forkserver" if sys.platform == "linux" else "spawn")
+
+
+def worker_settings(num_workers: int, prefetch_factor: int) -> dict[str, Any]:
+    """DataLoader settings for `num_workers` workers: they start from a fork server (see
+    `worker_context`), stay up across epochs and validation passes, and keep `prefetch_factor`
+    batches each in flight. None of it applies without workers."""
+    if num_workers == 0:
+        return {"num_workers": 0}
+    return {
+        "num_workers": num_workers,
+        "multiprocessing_context": worker_context(),
+        "persistent_workers": True,
+        "prefetch_factor": prefetch_factor,
+    }
+
+
+def train_loader(
+    dataset: ShardDataset,
+    sampler: StepBatchSampler,
+    num_workers: int,
+    seed: int,
+    pin: bool,
+    prefetch_factor: int = 2,
+) -> DataLoader:
+    """A DataLoader of `sampler`'s micro-batches (endless), each built whole by one worker. On
+    CUDA batches land in pinned memory, so the copy to the device (`non_blocking`) overlaps
+    compute."""
+    return DataLoader(
+        EpochRows(dataset),
+        batch_sampler=sampler,
+        pin_memory=pin,
+        generator=torch.Generator().manual_seed(seed),
+        **worker_settings(num_workers, prefetch_factor),
+    )
+
+
+@dataclass
+class Source:
+    """One objective of the run: its shards, order, loader and validation rows."""
+
+    objective: TrainObjective
+    manifest: Manifest
+    train_set: ShardDataset
+    val_set: ShardDataset | None
+    sampler: StepBatchSampler
+    loader: DataLoader | None = None
+    batches: Iterator[Batch] | None = None
+
+    def next_batch(self) -> Batch:
+        if self.batches is None:
+            self.batches = iter(self.loader)  # type: ignore[arg-type]
+        return next(self.batches)
+
+
+def open_source(shards_dir: Path, name: str, config: TrainConfig, ddp: DistInfo) -> Source:
+    """Objective `name`'s shards (from `shards_dir`, or its `<shards>/` folder) and sampler."""
+    objective = get_objective(name)
+    folder = find_shards_dir(shards_dir, objective.shards)
+    manifest = load_manifest(folder)
+    check_objective(objective, manifest)
+    train_set = ShardDataset(folder, "train", columns=objective.columns)
+    if len(train_set) == 0:
+        raise ValueError(f"{manifest.path}: the train split has no rows")
+    val_set = (
+        ShardDataset(folder, "val", columns=objective.columns) if "val" in manifest.splits else None
+    )
+    if val_set is not None and len(val_set) == 0:
+        val_set = None
+    sampler = StepBatchSampler(
+        len(train_set),
+        seed=config.seed,
+        batch_size=config.batch_size,
+        grad_accum=config.grad_accum,
+        rank=ddp.rank,
+        world_size=ddp.world_size,
+    )
+    return Source(objective, manifest, train_set, val_set, sampler)
 
 
 def _choose_start(
@@ -341,27 +489,61 @@ def _train(
     torch.manual_seed(config.seed)
     device = resolve_device(config.device, ddp.local_rank)
     autocast = _autocast(device, config.precision)
+    fsdp = ddp.enabled and config.parallel == "fsdp"
 
-    objective = get_objective(config.objective)
-    shards_dir = find_shards_dir(shards_dir, objective.shards)
-    manifest = load_manifest(shards_dir)
-    check_objective(objective, manifest)
-    train_set = ShardDataset(shards_dir, "train", columns=objective.columns)
-    if len(train_set) == 0:
-        raise ValueError(f"{manifest.path}: the train split has no rows")
-    if len(train_set) < ddp.world_size:
-        raise ValueError(f"{manifest.path}: fewer train rows than ranks ({ddp.world_size})")
-    val_set = (
-        ShardDataset(shards_dir, "val", columns=objective.columns)
-        if "val" in manifest.splits
-        else None
-    )
-    if val_set is not None and len(val_set) == 0:
-        val_set = None
+    mix = config.mix()
+    mixed = len(mix) > 1
+    shards_dir = Path(shards_dir)
+    sources = {name: open_source(shards_dir, name, config, ddp) for name in mix}
+    manifests = [source.manifest for source in sources.values()]
+    check_shared_vocabulary(manifests)
+    first = manifests[0]
+    objectives = [source.objective for source in sources.values()]
 
-    model_cfg = model_config_for(manifest, config, objective)
+    model_cfg = model_config_for(first, config, *objectives)
+    if mixed:
+        model_cfg = replace(model_cfg, max_len=max(m.seq_len for m in manifests))
     model = TransformerLM(model_cfg).to(device)
     parameters = count_parameters(model)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = out_dir / CHECKPOINT_NAME
+    metrics_path = out_dir / METRICS_NAME
+    precision = _resolve_precision(device, config.precision)
+    hashes = {name: manifest_sha256(s.manifest.path) for name, s in sources.items()}
+    identity = run_identity(
+        config,
+        manifest_hash=(
+            next(iter(hashes.values()))
+            if not mixed
+            else hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
+        ),
+        device_type=device.type,
+        precision=precision,
+        world_size=ddp.world_size,
+        shards={name: shards_summary(s.manifest.path) for name, s in sources.items()},
+        model=model_cfg.to_dict(),
+    )
+    resume_from, saved = _choose_start(out_dir, identity, resume, ddp, say)
+    if saved is not None:
+        model.load_state_dict(saved["model"])  # before sharding: every rank holds the full one
+
+    forward: Callable[..., Any] = model
+    if fsdp:
+        from torch.distributed.fsdp import fully_shard
+
+        for block in model.blocks:  # one unit per block, then the rest (embeddings, head)
+            fully_shard(block)
+        fully_shard(model)
+    elif ddp.enabled:
+        forward = DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            # A mixed run's steps leave the heads of the objectives not drawn unused.
+            find_unused_parameters=mixed,
+        )
+    if config.compile:
+        forward = torch.compile(forward)  # type: ignore[arg-type]
     optimizer = build_optimizer(model, config)
     scheduler = warmup_cosine(
         optimizer,
@@ -369,37 +551,27 @@ def _train(
         total_steps=config.steps,
         min_lr_ratio=config.min_lr_ratio,
     )
-    sampler = ResumableSampler(
-        len(train_set), seed=config.seed, rank=ddp.rank, world_size=ddp.world_size
-    )
-    # The cursor counts rows the loop has actually consumed; the sampler itself runs ahead when
-    # DataLoader workers prefetch, so checkpoints record the cursor.
-    cursor = ResumableSampler(
-        len(train_set), seed=config.seed, rank=ddp.rank, world_size=ddp.world_size
-    )
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = out_dir / CHECKPOINT_NAME
-    metrics_path = out_dir / METRICS_NAME
-    precision = _resolve_precision(device, config.precision)
-    identity = run_identity(
-        config,
-        manifest_hash=manifest_sha256(manifest.path),
-        device_type=device.type,
-        precision=precision,
-        world_size=ddp.world_size,
-    )
-    resume_from, saved = _choose_start(out_dir, identity, resume, ddp, say)
     step = 0
     tokens_seen = 0
     elapsed_before = 0.0
     history: list[float] = []  # per-step losses up to the last checkpoint written or loaded
     val_losses: list[tuple[int, float]] = []
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
+        if fsdp:
+            from torch.distributed.checkpoint.state_dict import (
+                StateDictOptions,
+                set_optimizer_state_dict,
+            )
+
+            set_optimizer_state_dict(
+                model, optimizer, saved["optimizer"], options=StateDictOptions(full_state_dict=True)
+            )
+        else:
+            optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
-        cursor.load_state_dict(saved["sampler"][ddp.rank])
+        for name, state in saved["sampler"].items():
+            sources[name].sampler.load_state_dict(state)
         step = int(saved["step"])
         tokens_seen = int(saved["tokens_seen"])
         history = [float(x) for x in saved["history"]["losses"].tolist()]
@@ -416,69 +588,40 @@ def _train(
     start_step = step
     target = config.steps if stop_after is None else min(config.steps, stop_after)
 
-    forward: nn.Module = model
-    if ddp.enabled:
-        forward = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
+    pin = device.type == "cuda"
+    for source in sources.values():
+        source.loader = train_loader(
+            source.train_set,
+            source.sampler,
+            config.num_workers,
+            config.seed,
+            pin,
+            config.prefetch_factor,
         )
-    if config.compile:
-        forward = torch.compile(forward)  # type: ignore[assignment]
-
-    loader_seed = torch.Generator().manual_seed(config.seed)
-    # Workers start from a fork server, not a fork of this process: the trainer often runs inside
-    # a Prefect flow whose threads (API client, log shipping) must not be forked mid-operation.
-    worker_context = (
-        multiprocessing.get_context("forkserver" if sys.platform == "linux" else "spawn")
-        if config.num_workers > 0
-        else None
-    )
-    # Workers (if any) stay up across epochs and validation passes and keep `prefetch_factor`
-    # batches each in flight; on CUDA batches land in pinned memory so the copy to the device
-    # (`non_blocking`) overlaps compute.
-    workers: dict[str, Any] = (
-        {"persistent_workers": True, "prefetch_factor": config.prefetch_factor}
-        if config.num_workers > 0
-        else {}
-    )
-    train_loader = DataLoader(
-        train_set,
-        batch_size=config.batch_size,
-        sampler=sampler,
-        num_workers=config.num_workers,
-        multiprocessing_context=worker_context,
-        pin_memory=device.type == "cuda",
-        **workers,
-        # Full batches only, unless an epoch is shorter than one batch.
-        drop_last=len(train_set) // ddp.world_size >= config.batch_size,
-        generator=loader_seed,
-    )
-    val_loader = (
-        DataLoader(
-            val_set,
+    val_loaders = {
+        name: DataLoader(
+            source.val_set,
             batch_size=config.batch_size,
             shuffle=False,
-            num_workers=config.num_workers,
-            multiprocessing_context=worker_context,
-            pin_memory=device.type == "cuda",
-            **workers,
+            pin_memory=pin,
             generator=torch.Generator().manual_seed(config.seed),
+            **worker_settings(config.num_workers, config.prefetch_factor),
         )
-        if val_set is not None
-        else None
-    )
+        for name, source in sources.items()
+        if source.val_set is not None
+    }
+    # Under FSDP every rank must take part in each forward pass, evaluation's included.
+    evaluates = ddp.rank == 0 or fsdp
 
-    def batches() -> Iterator[dict[str, torch.Tensor]]:
-        while True:
-            sampler.set_epoch(cursor.epoch, cursor.position)
-            yield from train_loader
-            cursor.set_epoch(cursor.epoch + 1)
-
+    rows = sum(len(s.train_set) for s in sources.values())
+    val_rows = sum(len(s.val_set) for s in sources.values() if s.val_set is not None)
+    mode = f"{config.parallel} x{ddp.world_size}, " if ddp.enabled else ""
     say(
-        f"[train] {objective.name} on {device}: {parameters:,} parameters, "
-        f"{len(train_set)} train rows, {len(val_set) if val_set else 0} val rows, "
-        f"seq_len {manifest.seq_len}, steps {step}->{target} of {config.steps}"
+        f"[train] {'+'.join(mix)} on {device}: {mode}{parameters:,} parameters, "
+        f"{rows} train rows, {val_rows} val rows, "
+        f"seq_len {model_cfg.max_len}, steps {step}->{target} of {config.steps}"
     )
-    if val_set is None:
+    if not val_loaders:
         say("[train] val split empty or absent: skipping validation")
 
     step_losses: list[torch.Tensor] = []  # losses since then, still on the device
@@ -488,12 +631,20 @@ def _train(
         if step_losses:  # fold the losses so far into the history (one device sync)
             history.extend(torch.stack(step_losses).tolist())
             step_losses.clear()
-        states = [cursor.state_dict()]
-        if ddp.enabled:
-            states = [None] * ddp.world_size
-            dist.all_gather_object(states, cursor.state_dict())
+        if fsdp:  # collective: every rank takes part, rank 0 gets the full (unsharded) state
+            from torch.distributed.checkpoint.state_dict import (
+                StateDictOptions,
+                get_model_state_dict,
+                get_optimizer_state_dict,
+            )
+
+            full = StateDictOptions(full_state_dict=True, cpu_offload=True)
+            model_state = get_model_state_dict(model, options=full)
+            optimizer_state = get_optimizer_state_dict(model, optimizer, options=full)
         if ddp.rank != 0:
             return
+        if not fsdp:
+            model_state, optimizer_state = model.state_dict(), optimizer.state_dict()
         rng: dict[str, torch.Tensor] = {"torch": torch.get_rng_state()}
         if device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(device)
@@ -504,11 +655,11 @@ def _train(
                 "version": CHECKPOINT_VERSION,
                 "step": step,
                 "tokens_seen": tokens_seen,
-                "model": model.state_dict(),
+                "model": model_state,
                 "model_config": model_cfg.to_dict(),
-                "optimizer": optimizer.state_dict(),
+                "optimizer": optimizer_state,
                 "scheduler": scheduler.state_dict(),
-                "sampler": states,
+                "sampler": {name: s.sampler.state_dict() for name, s in sources.items()},
                 "rng": rng,
                 "config": config.model_dump_json(),
                 "identity": identity,
@@ -517,11 +668,11 @@ def _train(
                     "val_losses": [[s, v] for s, v in val_losses],
                 },
                 "shards": {
-                    "objective": manifest.objective,
-                    "seq_len": manifest.seq_len,
-                    "vocab_size": manifest.vocab_size,
-                    "special_ids": dict(manifest.special_ids),
-                    "ignore_index": manifest.ignore_index,
+                    "objective": first.objective,
+                    "seq_len": first.seq_len,
+                    "vocab_size": first.vocab_size,
+                    "special_ids": dict(first.special_ids),
+                    "ignore_index": first.ignore_index,
                 },
             },
         )
@@ -531,47 +682,39 @@ def _train(
         total_steps=config.steps,
         start_step=start_step,
         flops=flops_per_token(
-            matmul_parameters(model), model_cfg.n_layers, model_cfg.d_model, manifest.seq_len
+            matmul_parameters(model), model_cfg.n_layers, model_cfg.d_model, first.seq_len
         ),
         peak=peak_flops(device, config.peak_tflops),
         world_size=ddp.world_size,
-        pad_id=manifest.pad_id,
+        pad_id=first.pad_id,
         write=ddp.rank == 0,
         say=say,
         tensorboard=config.tensorboard,
     )
-    tokens_per_row = manifest.seq_len * ddp.world_size  # every rank takes as many rows
-    batch_iter = batches()
     model.train()
     try:
         while step < target:
             lr = optimizer.param_groups[0]["lr"]
             optimizer.zero_grad(set_to_none=True)
-            step_loss = torch.zeros((), device=device)
-            step_parts.clear()
-            for micro in range(config.grad_accum):
-                batch = prepare_batch(
-                    next(batch_iter), objective, device, config.seed, cursor.epoch
-                )
-                rows = len(batch[objective.columns[0]])
-                last_micro = micro == config.grad_accum - 1
-                sync = nullcontext()
-                if ddp.enabled and not last_micro:
-                    sync = forward.no_sync()  # type: ignore[operator]
-                with sync:
-                    with autocast():
-                        out = objective.loss(forward, batch)
-                    (out.total / config.grad_accum).backward()
-                step_loss += out.total.detach() / config.grad_accum
-                for part, value in out.parts.items():
-                    share = value.detach().float() / config.grad_accum
-                    step_parts[part] = step_parts.get(part, torch.zeros((), device=device)) + share
-                cursor.advance(rows)
-                tokens_seen += rows * tokens_per_row
+            drawn = draw_objective(mix, config.seed, step)
+            source = sources[drawn]
+            objective = source.objective
+            call = partial(forward, causal=objective.family == "decoder") if mixed else forward
+            micro = [
+                prepare_batch(source.next_batch(), objective, device, config.seed)
+                for _ in range(config.grad_accum)
+            ]
+            step_loss, step_parts = _accumulate(call, micro, objective, autocast, ddp, config)
+            for batch in micro:
                 telemetry.count(batch)
+            source.sampler.seek(source.sampler.consumed + source.sampler.global_batch)
+            local_rows = sum(len(b[objective.columns[0]]) for b in micro)
+            tokens_seen += local_rows * ddp.world_size * source.manifest.seq_len
             grad_norm = None
             if config.grad_clip > 0:
                 grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                if hasattr(grad_norm, "full_tensor"):  # a DTensor under FSDP
+                    grad_norm = grad_norm.full_tensor()
             optimizer.step()
             scheduler.step()
             step += 1
@@ -579,16 +722,38 @@ def _train(
             step_losses.append(step_loss)
 
             val_loss = None
+            val_parts: dict[str, float] = {}
             at_end = step == target
             if (
-                val_loader is not None
-                and ddp.rank == 0
+                val_loaders
+                and evaluates
                 and (at_end or (config.eval_every and step % config.eval_every == 0))
             ):
-                val_loss = evaluate(
-                    model, val_loader, device, autocast, config.eval_batches, objective, config.seed
-                )
+                for name, loader in val_loaders.items():
+                    objective = sources[name].objective
+                    val_call = (
+                        partial(model, causal=objective.family == "decoder") if mixed else model
+                    )
+                    val_parts[name] = evaluate(
+                        val_call,
+                        loader,
+                        device,
+                        autocast,
+                        config.eval_batches,
+                        objective,
+                        config.seed,
+                    )
+                weight = sum(mix[name] for name in val_parts)
+                val_loss = sum(mix[name] * v for name, v in val_parts.items()) / weight
                 val_losses.append((step, val_loss))
+            extra: dict[str, Any] = {}
+            if mixed:  # each objective's loss under its own name, and which one this was
+                extra["objective"] = drawn
+                extra[f"{drawn}_loss"] = step_loss
+                if len(step_parts) > 1:
+                    extra.update({f"{drawn}/{p}": v for p, v in step_parts.items()})
+                if val_loss is not None:
+                    extra.update({f"val_{n}_loss": v for n, v in val_parts.items()})
             telemetry.step_done(
                 step,
                 log=step % config.log_every == 0 or at_end or val_loss is not None,
@@ -596,9 +761,10 @@ def _train(
                 lr=lr,
                 tokens=tokens_seen,
                 elapsed=elapsed_before + time.perf_counter() - started,
-                parts=step_parts,
+                parts={} if mixed else step_parts,
                 grad_norm=grad_norm,
                 val_loss=val_loss,
+                extra=extra,
             )
             if at_end:
                 checkpoint(checkpoint_path)
@@ -608,6 +774,8 @@ def _train(
                     prune_periodic(out_dir, config.keep_checkpoints)
     finally:
         telemetry.close()
+        for source in sources.values():
+            source.batches = None  # shut the loaders' workers down now
 
     seconds = time.perf_counter() - started
     losses = history + (torch.stack(step_losses).tolist() if step_losses else [])
@@ -630,3 +798,72 @@ def _train(
         device=str(device),
         start_step=start_step,
     )
+
+
+def _accumulate(
+    call: Callable[..., Any],
+    micro: list[Batch],
+    objective: TrainObjective,
+    autocast: Callable[[], AbstractContextManager[Any]],
+    ddp: DistInfo,
+    config: TrainConfig,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Forward and backward over one step's micro-batches; returns the step's loss and its parts
+    as one process reading the whole global batch would see them (the same on every rank).
+
+    With the objective's `counts`, each part's gradient is normalised by the part's prediction
+    count over the global batch: every micro-batch's mean is weighed by its count over that total
+    (times world_size, which DDP's and FSDP's gradient averaging divide out again). Without,
+    micro-batches weigh equally.
+    """
+    device = micro[0][objective.columns[0]].device
+    if objective.counts is None:
+        step_loss = torch.zeros((), device=device)
+        parts: dict[str, torch.Tensor] = {}
+        for index, batch in enumerate(micro):
+            with _no_sync(call, ddp, last=index == len(micro) - 1):
+                with autocast():
+                    out = objective.loss(call, batch)
+                (out.total / len(micro)).backward()
+            step_loss += out.total.detach().float() / len(micro)
+            for part, value in out.parts.items():
+                parts[part] = parts.get(part, 0) + value.detach().float() / len(micro)
+        if ddp.enabled:
+            packed = torch.stack([step_loss, *parts.values()]) / ddp.world_size
+            dist.all_reduce(packed)
+            step_loss, parts = packed[0], dict(zip(parts, packed[1:], strict=True))
+        return step_loss, parts
+
+    counts = [objective.counts(batch) for batch in micro]
+    names = list(counts[0])
+    local = torch.stack(
+        [torch.stack([c[n].to(torch.float64) for n in names]) for c in counts]
+    )  # (micro, part)
+    total = local.sum(dim=0)
+    if ddp.enabled:
+        dist.all_reduce(total)
+    share = local * ddp.world_size / total.clamp(min=1)  # (micro, part), float64
+    sums = torch.zeros(len(names), dtype=torch.float64, device=device)
+    for index, batch in enumerate(micro):
+        with _no_sync(call, ddp, last=index == len(micro) - 1):
+            with autocast():
+                out = objective.loss(call, batch)
+            loss = sum(
+                objective.part_weight(n) * out.parts[n].float() * share[index, j].float()
+                for j, n in enumerate(names)
+            )
+            loss.backward()  # type: ignore[union-attr]
+        sums += torch.stack([out.parts[n].detach().double() for n in names]) * local[index]
+    if ddp.enabled:
+        dist.all_reduce(sums)
+    means = (sums / total.clamp(min=1)).float()
+    step_loss = sum(objective.part_weight(n) * means[j] for j, n in enumerate(names))
+    return step_loss, dict(zip(names, means, strict=True))  # type: ignore[return-value]
+
+
+def _no_sync(call: Callable[..., Any], ddp: DistInfo, last: bool) -> AbstractContextManager[Any]:
+    """DDP's `no_sync()` on all but the last micro-batch (gradients all-reduce once a step)."""
+    module = call.func if isinstance(call, partial) else call
+    if ddp.enabled and not last and hasattr(module, "no_sync"):
+        return module.no_sync()
+    return nullcontext()

@@ -373,10 +373,13 @@ class TransformerLM(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
+        causal: bool | None = None,
     ) -> torch.Tensor:
         """Boolean SDPA mask (True = may attend), (batch, 1, T, T): keys that `attention_mask`
         keeps (default: non-pad), only earlier ones if causal, and, given `position_ids`, only
         keys of the query's own document (a document starts where its position is 0).
+        `causal` overrides the config's `causal` for this call (a run mixing objectives picks
+        the mask per batch).
 
         Every query may attend to itself, so a query never has all keys masked (which would make
         SDPA return NaN), e.g. an all-padding row.
@@ -385,7 +388,7 @@ class TransformerLM(nn.Module):
         keep = input_ids != self.cfg.pad_id if attention_mask is None else attention_mask.bool()
         keys = keep[:, None, None, :]  # (B, 1, 1, T)
         eye = torch.eye(length, dtype=torch.bool, device=input_ids.device)
-        if self.cfg.causal:
+        if self.cfg.causal if causal is None else causal:
             keys = keys & torch.ones_like(eye).tril()
         if position_ids is not None:
             document = torch.cumsum(position_ids == 0, dim=1)  # (B, T)
@@ -419,11 +422,12 @@ class TransformerLM(nn.Module):
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        causal: bool | None = None,
     ) -> torch.Tensor:
         """The last block's hidden states after the final LayerNorm (if any), (batch, length,
         d_model)."""
         x = self.embed(input_ids, position_ids, token_type_ids)
-        mask = self.attention_mask(input_ids, attention_mask, position_ids)
+        mask = self.attention_mask(input_ids, attention_mask, position_ids, causal)
         for block in self.blocks:
             x = block(x, mask)
         return self.ln_f(x)
@@ -560,6 +564,7 @@ class TransformerLM(nn.Module):
         decoder_input_ids: torch.Tensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         perm_masks: tuple[torch.Tensor, torch.Tensor] | None = None,
+        causal: bool | None = None,
     ) -> torch.Tensor:
         """Logits (batch, length, vocab) without labels; with labels, the mean loss (scalar);
         with `next_sentence_label` too, a (2,) tensor: that loss and the classifier's mean
@@ -579,6 +584,8 @@ class TransformerLM(nn.Module):
         and the logits and loss are the decoder's, one per decoder position (`labels` align with
         `decoder_input_ids`: position t predicts `labels[t]`). With `perm_masks` (the "plm"
         head's content and query masks), they are the query stream's.
+        `causal` overrides the config's attention direction for this call (not for ELECTRA's
+        pass, which is always the encoder's).
         """
         if rtd_uniform is not None:
             if labels is None:
@@ -593,7 +600,7 @@ class TransformerLM(nn.Module):
         elif perm_masks is not None:
             hidden = self.two_stream(input_ids, *perm_masks)
         else:
-            hidden = self.hidden(input_ids, attention_mask, position_ids, token_type_ids)
+            hidden = self.hidden(input_ids, attention_mask, position_ids, token_type_ids, causal)
         if labels is None:
             return self.logits(hidden)
         labels = labels.long()

@@ -13,6 +13,7 @@ passed over, being unreadable or from another run, is reported with the reason.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ NEUTRAL_FIELDS = frozenset(
 )
 # How much of a sha256 a mismatch message shows: enough to tell two manifests apart by eye.
 _SHOWN_HASH_CHARS = 12
+# The manifest entries an identity keeps per objective, so a mismatch can name them.
+_SHARDS_KEYS = ("objective", "seq_len", "vocab_size", "tokenizer_sha256")
 # Identity entries beside the config and shards, with the word a mismatch message uses.
 _RUN_KEYS = (("device_type", "device"), ("precision", "precision"), ("world_size", "ranks"))
 
@@ -44,6 +47,13 @@ def manifest_sha256(manifest_path: Path) -> str:
     return hashlib.sha256(manifest_path.read_bytes()).hexdigest()
 
 
+def shards_summary(manifest_path: Path) -> dict[str, Any]:
+    """What a mismatch message names about a shards folder: its data-side objective, row length,
+    vocabulary size and tokenizer (the sha256 of tokenizer.json, as the manifest records it)."""
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    return {key: manifest.get(key) for key in _SHARDS_KEYS}
+
+
 def run_identity(
     config: TrainConfig,
     *,
@@ -51,16 +61,39 @@ def run_identity(
     device_type: str,
     precision: str,
     world_size: int,
+    shards: dict[str, dict[str, Any]] | None = None,
+    model: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What a checkpoint must share with this run to be resumed from (plain values only)."""
+    """What a checkpoint must share with this run to be resumed from (plain values only):
+    `shards` maps each trained objective to its `shards_summary`, `model` is the model's shape."""
     fields = config.model_dump(mode="json")
     return {
         "config": {k: v for k, v in fields.items() if k not in NEUTRAL_FIELDS},
         "shards_manifest_sha256": manifest_hash,
+        "shards": shards or {},
+        "model": model or {},
         "device_type": device_type,
         "precision": precision,
         "world_size": world_size,
     }
+
+
+def _changes(before: Any, now: dict[str, Any]) -> list[str]:
+    """`key old -> new` for each key whose value differs between two flat dicts."""
+    before = before if isinstance(before, dict) else {}
+    keys = list(now) + [k for k in before if k not in now]
+    return [
+        f"{k} {_shown(k, before.get(k))} -> {_shown(k, now.get(k))}"
+        for k in keys
+        if before.get(k) != now.get(k)
+    ]
+
+
+def _shown(key: str, value: Any) -> str:
+    """A value as a mismatch message shows it: hashes cut to `_SHOWN_HASH_CHARS`."""
+    if key.endswith("sha256") and isinstance(value, str):
+        return value[:_SHOWN_HASH_CHARS] + "…"
+    return repr(value)
 
 
 def identity_mismatch(saved: Any, current: dict[str, Any]) -> str | None:
@@ -77,6 +110,16 @@ def identity_mismatch(saved: Any, current: dict[str, Any]) -> str | None:
     ]
     if changed:
         problems.append(f"config differs ({', '.join(changed)})")
+    saved_shards = saved.get("shards") if isinstance(saved.get("shards"), dict) else {}
+    for name, summary in current.get("shards", {}).items():
+        if name not in saved_shards:
+            continue  # a new objective in the mix: the config's difference says so
+        changed = _changes(saved_shards[name], summary)
+        if changed:
+            problems.append(f"{name} shards differ ({', '.join(changed)})")
+    changed = _changes(saved.get("model"), current.get("model", {}))
+    if changed:
+        problems.append(f"model shape differs ({', '.join(changed)})")
     before, now = saved.get("shards_manifest_sha256"), current["shards_manifest_sha256"]
     if before != now:
         shown = str(before)[:_SHOWN_HASH_CHARS]

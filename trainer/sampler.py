@@ -1,15 +1,22 @@
-"""A deterministic, resumable, rank-sharded sampler of row indices.
+"""The order in which training reads rows: a pure function of (seed, epoch, global sample index).
 
-Epoch `e`'s order is a permutation drawn from `numpy.random.default_rng([seed, e])`, so it
-depends on nothing but (seed, epoch, num_rows). Rank `r` of `world_size` takes every
-`world_size`-th index of that permutation starting at `r`: ranks are disjoint and together cover
-every row once per epoch (their lengths differ by at most one; the trainer counts optimizer steps,
-not epochs, so ranks still stay in step). The sampler keeps `(epoch, position)` — how many of this
-rank's indices of the current epoch have been handed out — and `state_dict()` /
-`load_state_dict()` carry them, so a resumed run continues mid-epoch with the same indices.
+A run reads one endless stream of samples. Sample `k` of the stream belongs to epoch
+`k // num_rows` and is row `permutation(seed, epoch)[k % num_rows]`, where the permutation is
+drawn from `numpy.random.default_rng([seed, epoch])`. Nothing else enters: not the number of
+ranks, not the DataLoader workers, not the batch size. Every epoch therefore reads every row
+exactly once, and a batch may run across an epoch boundary (its last rows then come from the
+next epoch's order); no row is dropped.
 
-Indices are drawn in the main process even when a DataLoader has workers; the sampler holds no
-generator object, only integers, so it pickles trivially.
+Optimizer step `s` reads the global batch of stream samples `[s * G, (s + 1) * G)`, with
+`G = batch_size * grad_accum * world_size`. Rank `r` takes the contiguous slice
+`[r * batch_size * grad_accum, (r + 1) * batch_size * grad_accum)` of it and cuts that into its
+`grad_accum` micro-batches; so ranks are disjoint, together they read the whole global batch,
+and one process with `grad_accum * world_size` micro-batches reads the very same rows.
+
+`StepBatchSampler` yields each micro-batch as a list of `(epoch, row)` pairs from the main
+process; a DataLoader hands each list whole to one worker, so no two workers (or ranks) read the
+same sample of an epoch. The resume state is a few integers: the stream position (samples
+consumed) and what defines the order (seed, rows, shuffle).
 """
 
 from __future__ import annotations
@@ -18,95 +25,141 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from torch.utils.data import Sampler
+import torch
+from torch.utils.data import Dataset, Sampler
+
+#: The key under which `EpochRows` items carry the epoch they were drawn for.
+EPOCH_KEY = "epoch"
 
 
-class ResumableSampler(Sampler[int]):
-    """Yields this rank's row indices for the current epoch, from the saved position on.
+def epoch_order(seed: int, epoch: int, num_rows: int, shuffle: bool = True) -> np.ndarray:
+    """The rows of `epoch` in reading order: a permutation of `range(num_rows)` (int64)."""
+    if not shuffle:
+        return np.arange(num_rows, dtype=np.int64)
+    return np.random.default_rng([seed, epoch]).permutation(num_rows).astype(np.int64)
 
-    Iterating advances `position` as each index is yielded; when the epoch is exhausted the
-    sampler moves itself to the next epoch at position 0, so `iter(sampler)` again starts the next
-    epoch. `advance(n)` and `set_epoch()` let a caller that counts consumed rows itself (e.g. a
-    training loop whose DataLoader prefetches ahead) keep an exact cursor.
+
+class SampleStream:
+    """Maps global sample indices to `(epoch, row)`; keeps the last few epochs' orders."""
+
+    def __init__(self, num_rows: int, *, seed: int, shuffle: bool = True) -> None:
+        if num_rows < 1:
+            raise ValueError(f"num_rows must be >= 1, got {num_rows}")
+        self.num_rows = num_rows
+        self.seed = seed
+        self.shuffle = shuffle
+        self._orders: dict[int, np.ndarray] = {}
+
+    def order(self, epoch: int) -> np.ndarray:
+        if epoch not in self._orders:
+            if len(self._orders) >= 2:  # a batch spans at most two epochs when G <= num_rows
+                del self._orders[min(self._orders)]
+            self._orders[epoch] = epoch_order(self.seed, epoch, self.num_rows, self.shuffle)
+        return self._orders[epoch]
+
+    def take(self, start: int, count: int) -> list[tuple[int, int]]:
+        """Samples `[start, start + count)` of the stream as `(epoch, row)` pairs."""
+        pairs = []
+        for k in range(start, start + count):
+            epoch, offset = divmod(k, self.num_rows)
+            pairs.append((epoch, int(self.order(epoch)[offset])))
+        return pairs
+
+
+class StepBatchSampler(Sampler[list[tuple[int, int]]]):
+    """This rank's micro-batches, step after step, from stream position `consumed` on (endless).
+
+    `consumed` is counted in global samples and must fall on a step boundary (a multiple of the
+    global batch); `state_dict()` records it, with what defines the order.
     """
 
     def __init__(
         self,
         num_rows: int,
         *,
-        seed: int = 0,
+        seed: int,
+        batch_size: int,
+        grad_accum: int = 1,
         rank: int = 0,
         world_size: int = 1,
         shuffle: bool = True,
+        consumed: int = 0,
     ) -> None:
-        if num_rows < 0:
-            raise ValueError(f"num_rows must be >= 0, got {num_rows}")
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"need 0 <= rank < world_size, got rank {rank}, world {world_size}")
-        self.num_rows = num_rows
-        self.seed = seed
+        if batch_size < 1 or grad_accum < 1:
+            raise ValueError("batch_size and grad_accum must be >= 1")
+        self.stream = SampleStream(num_rows, seed=seed, shuffle=shuffle)
+        self.batch_size = batch_size
+        self.grad_accum = grad_accum
         self.rank = rank
         self.world_size = world_size
-        self.shuffle = shuffle
-        self.epoch = 0
-        self.position = 0
+        self.consumed = 0
+        self.seek(consumed)
 
-    def __len__(self) -> int:
-        """This rank's indices per epoch."""
-        return len(range(self.rank, self.num_rows, self.world_size))
+    @property
+    def global_batch(self) -> int:
+        """Samples per optimizer step, all ranks and micro-batches together."""
+        return self.batch_size * self.grad_accum * self.world_size
 
-    def epoch_indices(self, epoch: int) -> np.ndarray:
-        """This rank's indices for `epoch`, in order (a fresh int64 array)."""
-        if self.shuffle:
-            order = np.random.default_rng([self.seed, epoch]).permutation(self.num_rows)
-        else:
-            order = np.arange(self.num_rows, dtype=np.int64)
-        return order[self.rank :: self.world_size]
+    def seek(self, consumed: int) -> None:
+        """Start (the next iteration) at stream position `consumed`, a step boundary."""
+        if consumed < 0 or consumed % self.global_batch:
+            raise ValueError(
+                f"sampler position {consumed} is not a multiple of the global batch "
+                f"{self.global_batch}"
+            )
+        self.consumed = consumed
 
-    def __iter__(self) -> Iterator[int]:
-        indices = self.epoch_indices(self.epoch)
-        while self.position < len(indices):
-            index = int(indices[self.position])
-            self.position += 1
-            yield index
-        self.set_epoch(self.epoch + 1)
+    def step_batches(self, step: int) -> list[list[tuple[int, int]]]:
+        """This rank's `grad_accum` micro-batches of optimizer step `step` (0-based)."""
+        share = self.batch_size * self.grad_accum
+        start = step * self.global_batch + self.rank * share
+        rows = self.stream.take(start, share)
+        size = self.batch_size
+        return [rows[m * size : (m + 1) * size] for m in range(self.grad_accum)]
 
-    def set_epoch(self, epoch: int, position: int = 0) -> None:
-        """Jump to `position` within `epoch`."""
-        if epoch < 0 or not 0 <= position <= len(self):
-            raise ValueError(f"bad sampler position: epoch {epoch}, position {position}")
-        self.epoch = epoch
-        self.position = position
-
-    def advance(self, count: int) -> None:
-        """Mark `count` more indices as consumed, rolling into following epochs as needed."""
-        if count < 0:
-            raise ValueError(f"count must be >= 0, got {count}")
-        per_epoch = len(self)
-        if per_epoch == 0:
-            return
-        total = self.position + count
-        self.epoch += total // per_epoch
-        self.position = total % per_epoch
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        step = self.consumed // self.global_batch
+        while True:
+            yield from self.step_batches(step)
+            step += 1
 
     def state_dict(self) -> dict[str, Any]:
         """Plain ints/bools only, so a checkpoint holding it loads with `weights_only=True`."""
+        epoch, position = divmod(self.consumed, self.stream.num_rows)
         return {
-            "epoch": self.epoch,
-            "position": self.position,
-            "seed": self.seed,
-            "num_rows": self.num_rows,
-            "rank": self.rank,
-            "world_size": self.world_size,
-            "shuffle": self.shuffle,
+            "consumed": self.consumed,
+            "epoch": epoch,  # for reading; `consumed` alone is restored
+            "position": position,
+            "seed": self.stream.seed,
+            "num_rows": self.stream.num_rows,
+            "shuffle": self.stream.shuffle,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore `(epoch, position)`; the order-defining fields must match this sampler's."""
-        for key in ("seed", "num_rows", "rank", "world_size", "shuffle"):
-            if key in state and state[key] != getattr(self, key):
+        """Restore the stream position; the order-defining fields must match this sampler's."""
+        for key in ("seed", "num_rows", "shuffle"):
+            if key in state and state[key] != getattr(self.stream, key):
                 raise ValueError(
                     f"sampler state has {key}={state[key]!r} but this sampler has "
-                    f"{getattr(self, key)!r}; the saved position would not mean the same rows"
+                    f"{getattr(self.stream, key)!r}; the saved position would not mean the "
+                    "same rows"
                 )
-        self.set_epoch(int(state["epoch"]), int(state["position"]))
+        self.seek(int(state["consumed"]))
+
+
+class EpochRows(Dataset):
+    """A row dataset read by `(epoch, row)` pairs: each item is the row's, plus `epoch`."""
+
+    def __init__(self, rows: Dataset) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        epoch, row = key
+        item = dict(self.rows[row])
+        item[EPOCH_KEY] = torch.tensor(epoch, dtype=torch.int64)
+        return item

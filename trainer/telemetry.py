@@ -281,9 +281,11 @@ class Telemetry:
         parts: dict[str, torch.Tensor],
         grad_norm: torch.Tensor | None,
         val_loss: float | None,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """After optimizer step `step`: advance the bar; on a logged step (`log`), write and
-        return the record (else None)."""
+        return the record (else None). `extra` adds fields after the loss parts (a mixed run's
+        objective and its per-objective losses); tensors in it are written as floats."""
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
         if not log:
@@ -301,6 +303,8 @@ class Telemetry:
             "elapsed": round(elapsed, 4),
         }
         record.update({part: float(value) for part, value in parts.items()})
+        for key, value in (extra or {}).items():
+            record[key] = float(value) if isinstance(value, torch.Tensor) else value
         if grad_norm is not None:
             record["grad_norm"] = float(grad_norm)
         if val_loss is not None:
@@ -318,7 +322,7 @@ class Telemetry:
             self.file.flush()
         if self.writer is not None:
             for key, value in record.items():
-                if key != "step" and value is not None:
+                if key != "step" and isinstance(value, int | float):
                     tag = "val/loss" if key == "val_loss" else f"train/{key}"
                     self.writer.add_scalar(tag, value, step)
             self.writer.flush()

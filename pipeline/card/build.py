@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from pipeline import __version__
 from pipeline.card import plots
+from pipeline.card.classifier import classifier_markdown, classifier_summary
 from pipeline.card.markup import code_span, escape
 from pipeline.card.metadata import front_matter, render_front_matter
 from pipeline.card.signals import read_signals, signal_summary, signals_markdown
@@ -132,6 +133,9 @@ def build_card(run: RunDir, config: RunConfig, title: str = "gristmill run") -> 
         "dropped_examples": {s: dropped_examples(run, s) for s in DOCUMENT_STAGES},
         "quality_signals": (
             signal_summary(run, config.quality) if run.stage_record("quality") else []
+        ),
+        "quality_classifier": (
+            classifier_summary(run, config.quality) if run.stage_record("quality") else None
         ),
     }
     tokenizer = run.stage_record("tokenizer")
@@ -319,7 +323,9 @@ def render_markdown(card: dict[str, Any], run: RunDir, plot_prefix: str = "") ->
         run_dir=str(run.root),
         sources_table=sources,
         funnel_table=funnel,
-        quality_signals=signals_markdown(card["quality_signals"]) + signal_plots,
+        quality_signals=signals_markdown(card["quality_signals"])
+        + signal_plots
+        + classifier_markdown(card.get("quality_classifier")),
         composition=(composition_md or "-")
         + _image(card, "composition.png", "documents by kind and language", plot_prefix)
         + _image(card, "lengths.png", "document lengths by kind", plot_prefix),

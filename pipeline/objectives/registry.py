@@ -6,7 +6,7 @@ builder loop and the manifest take everything else from the entry.
 
 from __future__ import annotations
 
-from pipeline.objectives import clm, mlm, nsp, plm
+from pipeline.objectives import clm, denoise, mlm, nsp, plm, span
 from pipeline.objectives.base import Objective
 
 OBJECTIVES: dict[str, Objective] = {
@@ -14,6 +14,8 @@ OBJECTIVES: dict[str, Objective] = {
     "clm": clm.OBJECTIVE,  # causal LM on packed rows
     "nsp": nsp.OBJECTIVE,  # BERT's sentence pairs (NSP), or ALBERT's SOP, with MLM on the pair
     "plm": plm.OBJECTIVE,  # XLNet's permutation LM: span targets + a factorisation order per row
+    "span": span.OBJECTIVE,  # T5's span corruption, for an encoder-decoder
+    "denoise": denoise.OBJECTIVE,  # BART's sentence permutation + text infilling, encoder-decoder
 }
 
 

@@ -9,13 +9,15 @@ quality:
     code: [code]
   per_source:                        # optional, by source name
     my-forum: {suite: [gopher_quality], pii: false}
+    my-docs: {suite: [gopher_repetition, gopher_quality], words: whitespace}
   pii: {emails: true, ips: true}
   gopher_quality: {min_doc_words: 50}  # every threshold of every rule set can be set here
-  gopher_repetition: {...}
+  gopher_repetition: {words: whitespace}  # the Gopher paper's words (default: datatrove's)
   c4: {...}
   fineweb: {...}
   code: {...}
   books: {...}
+  classifier: {model: quality.bin, threshold: 0.5, percentile: null, train: {...}}
 ```
 
 Each default is the published threshold of the rule's source, named beside it (the book rules
@@ -32,7 +34,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pipeline.schema import Kind
 from pipeline.stage import KeepMode
 
-RuleSetName = Literal["gopher_quality", "gopher_repetition", "c4", "fineweb", "code", "books"]
+#: How the Gopher rules split text into words. ``datatrove``: spaCy-English words, as datatrove's
+#: filters count them (every punctuation mark a word of its own), so decisions equal datatrove's;
+#: the default, because the web suite's thresholds are used as FineWeb used them.
+#: ``whitespace``: whitespace-separated words with their punctuation attached, as the Gopher paper
+#: counts them (Rae et al. 2021, appendix A.1.1); its thresholds were set on those counts.
+WordSplit = Literal["datatrove", "whitespace"]
+
+RuleSetName = Literal[
+    "gopher_quality", "gopher_repetition", "c4", "fineweb", "code", "books", "classifier"
+]
 
 
 class _Section(BaseModel):
@@ -41,6 +52,9 @@ class _Section(BaseModel):
 
 class GopherQualityConfig(_Section):
     """Gopher's quality filter (Rae et al. 2021, "Scaling Language Models", appendix A.1.1)."""
+
+    # datatrove's word split (decisions equal to datatrove's); `whitespace`: the paper's words.
+    words: WordSplit = "datatrove"
 
     # Gopher: keep documents of 50 to 100,000 words.
     min_doc_words: int | None = 50
@@ -67,6 +81,9 @@ class GopherQualityConfig(_Section):
 
 class GopherRepetitionConfig(_Section):
     """Gopher's repetition filter (Rae et al. 2021, table A1)."""
+
+    # datatrove's word split (decisions equal to datatrove's); `whitespace`: the paper's words.
+    words: WordSplit = "datatrove"
 
     # Table A1: fraction of lines / paragraphs that are duplicates: 0.30 each.
     dup_line_frac: float | None = 0.3
@@ -182,6 +199,45 @@ class BooksConfig(_Section):
     max_mixed_words: float | None = 0.05
 
 
+class ClassifierTrainConfig(_Section):
+    """How `gristmill quality-model train` trains the fastText classifier (Joulin et al. 2017,
+    "Bag of Tricks for Efficient Text Classification"; as a quality filter: DCLM, Li et al. 2024).
+    One thread and a fixed seed, always: the same documents give the same model."""
+
+    # DCLM's fastText quality classifier uses word bigrams.
+    word_ngrams: int = 2
+    # Vectors of 64: the classes here are two, and a small model loads and scores fast
+    # (fastText's default is 100).
+    dim: int = 64
+    # 25 epochs, from fastText's text-classification tutorial (its default, 5 epochs at learning
+    # rate 0.1, leaves a model of a few hundred documents at p = 0.5 for all); learning rate
+    # 0.5, not the tutorial's 1.0, which diverged (NaN) on a few dozen long documents.
+    epoch: int = 25
+    lr: float = 0.5
+    # Every word kept (fastText's supervised default).
+    min_count: int = 1
+    # Hash buckets for the bigrams: 200,000 (fastText's 2,000,000 makes a model of 0.5 GB at
+    # dim 64; the training sets here have a few hundred thousand distinct bigrams).
+    bucket: int = 200_000
+    seed: int = 1
+    # 10% of the documents (chosen by a hash of their id) are held out to measure accuracy.
+    holdout_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+
+
+class ClassifierConfig(_Section):
+    """A trained fastText quality classifier (the `classifier` rule set): every document gets
+    ``quality_score``, the model's probability of the positive label; low scores are dropped."""
+
+    # The model `gristmill quality-model train` wrote (relative to the run config's folder).
+    model: str | None = None
+    # Drop below probability 0.5: the two-class decision the model was trained for.
+    threshold: float | None = Field(default=0.5, ge=0.0, le=1.0)
+    # Also drop the lowest `percentile` percent of the documents scored together (FineWeb-Edu and
+    # DCLM keep a top fraction); None: off. See pipeline/quality/classifier.py.
+    percentile: float | None = Field(default=None, ge=0.0, le=100.0)
+    train: ClassifierTrainConfig = ClassifierTrainConfig()
+
+
 class PIIConfig(_Section):
     """E-mail and public IP addresses replaced by placeholders (as datatrove, dolma and NeMo
     Curator do), before any rule measures the text."""
@@ -199,6 +255,7 @@ class SourceQualityConfig(_Section):
 
     suite: list[RuleSetName] | None = None  # instead of the suite of the source's kind
     pii: bool | None = None  # instead of `pii.enabled`
+    words: WordSplit | None = None  # instead of the Gopher rule sets' `words`
 
 
 def _default_suites() -> dict[Kind, list[RuleSetName]]:
@@ -223,6 +280,7 @@ class QualityConfig(_Section):
     fineweb: FineWebConfig = FineWebConfig()
     code: CodeConfig = CodeConfig()
     books: BooksConfig = BooksConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
 
     @field_validator("suites")
     @classmethod
@@ -235,6 +293,11 @@ class QualityConfig(_Section):
         if override is not None and override.suite is not None:
             return override.suite
         return self.suites.get(kind, [])  # type: ignore[call-overload]
+
+    def words_for(self, source: str) -> WordSplit | None:
+        """The word split a source's override names for the Gopher rules (None: theirs)."""
+        override = self.per_source.get(source)
+        return override.words if override is not None else None
 
     def pii_for(self, source: str) -> bool:
         override = self.per_source.get(source)

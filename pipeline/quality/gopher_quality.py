@@ -5,6 +5,10 @@ Measured as datatrove's GopherQualityFilter measures them, so decisions agree wi
 spaCy-English words (:mod:`pipeline.quality.words`); word count and mean word length leave out
 "words" made only of punctuation; the symbol and alphabetic ratios divide by all words; lines
 are ``str.splitlines()``; a stop word counts once however often it appears, matched exactly.
+
+With ``words: whitespace`` the words are the Gopher paper's instead: whitespace-separated, with
+their punctuation attached; every such word counts (also one of punctuation only), and a stop word
+matches once the punctuation around a word is stripped.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ import pyarrow as pa
 
 from pipeline.quality.config import GopherQualityConfig
 from pipeline.quality.rules import DocumentView, Rule, RuleSet, fraction
+
+#: What is stripped around a whitespace word before it is compared with the stop words.
+_PUNCTUATION = "\"'()[]{}<>,.;:!?«»“”‘’„-–—*_/`"
 
 
 class GopherQuality(RuleSet):
@@ -42,15 +49,17 @@ class GopherQuality(RuleSet):
 
     def measure(self, doc: DocumentView) -> dict[str, Any]:
         text = doc.text
-        attrs = doc.word_attrs
-        n_words = doc.n_words
-        words_mask = ~attrs["symbolic"]
+        words = doc.words(self.config.words)
+        attrs = words.attrs
+        n_words = words.count
+        if words.split == "datatrove":  # words made only of punctuation are not counted
+            words_mask = ~attrs["symbolic"]
+            present = self._stop_words_present(doc, words.ids)
+        else:  # every whitespace-separated word counts
+            words_mask = np.ones(n_words, dtype=bool)
+            present = self._stop_words_stripped(doc, words.ids)
         n_real = int(words_mask.sum())
         lines = doc.splitlines
-        stop_ids = [
-            i for w in self.config.stop_words if (i := doc.lexicon.word_ids.get(w)) is not None
-        ]
-        present = np.unique(doc.word_ids[np.isin(doc.word_ids, stop_ids)]) if stop_ids else []
         return {
             "gopher_words": n_real,
             "gopher_mean_word_length": fraction(int(attrs["length"][words_mask].sum()), n_real),
@@ -63,8 +72,22 @@ class GopherQuality(RuleSet):
                 sum(line.rstrip().endswith(("...", "…")) for line in lines), len(lines)
             ),
             "gopher_alpha_words_ratio": fraction(int(attrs["alpha"].sum()), n_words),
-            "gopher_stop_words": len(present),
+            "gopher_stop_words": present,
         }
+
+    def _stop_words_present(self, doc: DocumentView, ids: np.ndarray) -> int:
+        """Distinct stop words among the words, matched exactly (as datatrove matches)."""
+        stop_ids = [
+            i for w in self.config.stop_words if (i := doc.lexicon.word_ids.get(w)) is not None
+        ]
+        return len(np.unique(ids[np.isin(ids, stop_ids)])) if stop_ids else 0
+
+    def _stop_words_stripped(self, doc: DocumentView, ids: np.ndarray) -> int:
+        """Distinct stop words among whitespace words once the punctuation around each word is
+        stripped ("the," is "the"), the way a reader counts words."""
+        strings = doc.lexicon.words
+        distinct = {strings[i].strip(_PUNCTUATION) for i in np.unique(ids).tolist()}
+        return len(distinct.intersection(self.config.stop_words))
 
     def rules(self) -> list[Rule]:
         c = self.config

@@ -3,7 +3,8 @@ Insights from Training Gopher", appendix A.1.1 and table A1).
 
 Measured as datatrove's GopherRepetitionFilter measures them: paragraphs split at two or more
 newlines of the stripped text, lines at runs of newlines; a duplicate is every repeat after the
-first; n-grams are of spaCy-English words (:mod:`pipeline.quality.words`), joined with spaces for
+first; n-grams are of spaCy-English words (:mod:`pipeline.quality.words`; with ``words:
+whitespace``, of whitespace-separated words as in the Gopher paper), joined with spaces for
 the "top n-gram" fraction and without separator for the "duplicated n-grams" fraction, whose
 greedy scan skips the n words of each repeat it counts. Every fraction of characters is of the
 whole text's length.
@@ -143,9 +144,10 @@ class GopherRepetition(RuleSet):
             "gopher_dup_line_frac": fraction(line_repeats, len(lines)),
             "gopher_dup_line_char_frac": fraction(line_chars, size),
         }
-        if doc.n_words < SHORT_DOCUMENT:
+        split = doc.words(self.config.words)
+        if split.count < SHORT_DOCUMENT:
             words = doc.lexicon.words
-            strings = [words[i] for i in doc.word_ids.tolist()]
+            strings = [words[i] for i in split.ids.tolist()]
             for n in self.config.top_n_grams:
                 out[f"gopher_top_{n}gram_char_frac"] = fraction(
                     _top_ngram_chars_of_strings(strings, n), size
@@ -155,7 +157,7 @@ class GopherRepetition(RuleSet):
                     _duplicated_ngram_chars_of_strings(strings, n), size
                 )
             return out
-        attrs = doc.word_attrs
+        attrs = split.attrs
         word_hash, power = attrs["hash"], attrs["power"]
         offsets = np.concatenate([[0], np.cumsum(attrs["length"])])
         top = self.config.top_n_grams

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 
+from pipeline.quality.config import WordSplit
 from pipeline.quality.words import Lexicon
 
 Comparison = Literal["min", "max", "flag"]
@@ -43,16 +44,37 @@ class Rule:
         return bool(value)
 
 
+@dataclass(frozen=True)
+class Words:
+    """A document's words under one split: lexicon ids in order and their attributes."""
+
+    split: WordSplit
+    ids: np.ndarray
+    attrs: dict[str, np.ndarray]
+
+    @property
+    def count(self) -> int:
+        return int(len(self.ids))
+
+
 class DocumentView:
     """One document's text and the pieces several rule sets need, each computed once."""
 
     def __init__(
-        self, text: str, lexicon: Lexicon, lang: str | None = None, path: str | None = None
+        self,
+        text: str,
+        lexicon: Lexicon,
+        lang: str | None = None,
+        path: str | None = None,
+        split: WordSplit | None = None,
     ) -> None:
         self.text = text
         self.lexicon = lexicon
         self.lang = lang
         self.path = path
+        #: the document's source's word split for the Gopher rules, if it names one
+        self.split = split
+        self._words: dict[str, Words] = {}
 
     @cached_property
     def word_ids(self) -> np.ndarray:
@@ -68,6 +90,21 @@ class DocumentView:
     @cached_property
     def n_words(self) -> int:
         return int(len(self.word_ids))
+
+    def words(self, split: WordSplit = "datatrove") -> Words:
+        """This document's words as ``split`` cuts them -- or as its source's split does, if it
+        names one -- each split computed once."""
+        split = self.split or split
+        found = self._words.get(split)
+        if found is None:
+            if split == "datatrove":
+                found = Words(split, self.word_ids, self.word_attrs)
+            else:
+                ids = self.lexicon.whitespace_ids(self.text)
+                arrays = self.lexicon.arrays()
+                found = Words(split, ids, {name: column[ids] for name, column in arrays.items()})
+            self._words[split] = found
+        return found
 
     @cached_property
     def splitlines(self) -> list[str]:

@@ -5,9 +5,10 @@ For each document: if PII replacement is on for its source, e-mail and public IP
 its source, if the config overrides it) measures it -- the text is split into words once and
 every rule set reads the same split. Every signal of every rule set in any suite is a column
 (null where the rule set did not run), so partitions share one schema and a user can re-filter
-with other thresholds from the columns alone (:func:`refilter`). A document whose text is blank
-is dropped as ``empty``. Dropped documents carry ``reason`` (the first failing rule) and
-``reasons`` (every failing rule, in suite order).
+with other thresholds from the columns alone (:func:`refilter`); the `classifier` rule set's
+``quality_score`` is such a column too, so a new threshold or percentile needs no rescoring. A
+document whose text is blank is dropped as ``empty``. Dropped documents carry ``reason`` (the
+first failing rule) and ``reasons`` (every failing rule, in suite order).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 
 from pipeline.quality.books import Books
 from pipeline.quality.c4 import C4
+from pipeline.quality.classifier import SCORE, Classifier
 from pipeline.quality.code import Code
 from pipeline.quality.config import QualityConfig
 from pipeline.quality.fineweb import FineWeb
@@ -33,7 +36,7 @@ from pipeline.stage import Decision, FilterStage, StageResult, split_by_reasons
 
 #: Rule set name (as the config names it) -> class.
 RULE_SETS: dict[str, type[RuleSet]] = {
-    cls.name: cls for cls in (GopherQuality, GopherRepetition, C4, FineWeb, Code, Books)
+    cls.name: cls for cls in (GopherQuality, GopherRepetition, C4, FineWeb, Code, Books, Classifier)
 }
 
 PII_SIGNALS = {"pii_emails": pa.int64(), "pii_ips": pa.int64()}
@@ -77,7 +80,7 @@ class QualityStage(FilterStage):
             return out
         words = lexicon()
         words.maybe_reset()
-        view = DocumentView(text, words, lang=lang, path=path)
+        view = DocumentView(text, words, lang, path, self.config.words_for(source))
         for name in self.config.suite_for(kind, source):
             out |= self.rule_sets[name].measure(view)
         return out
@@ -99,7 +102,18 @@ class QualityStage(FilterStage):
         # Present even when no row has a decision list (an empty partition).
         return set_column(table, REASONS, pa.array([[]] * table.num_rows, pa.list_(pa.string())))
 
+    def decided_by(self, table: pa.Table) -> dict[str, RuleSet]:
+        """The rule sets as they decide ``table``: a classifier's percentile becomes a score
+        over the table's ``quality_score`` column."""
+        rule_sets = dict(self.rule_sets)
+        classifier = rule_sets.get(Classifier.name)
+        if isinstance(classifier, Classifier) and SCORE in table.schema.names:
+            scores = table.column(SCORE).to_numpy(zero_copy_only=False).astype(np.float64)
+            rule_sets[Classifier.name] = classifier.resolved(scores)
+        return rule_sets
+
     def reasons(self, table: pa.Table) -> Sequence[Decision]:
+        rule_sets = self.decided_by(table)
         signal_names = [n for n in self.signal_types() if n in table.schema.names]
         columns = {name: table.column(name).to_pylist() for name in signal_names}
         texts = table.column("text").to_pylist()
@@ -113,7 +127,7 @@ class QualityStage(FilterStage):
             signals = {name: values[i] for name, values in columns.items()}
             failed: list[str] = []
             for name in self.config.suite_for(kind, source):
-                failed.extend(self.rule_sets[name].failures(signals))
+                failed.extend(rule_sets[name].failures(signals))
             out.append(list(dict.fromkeys(failed)))
         return out
 

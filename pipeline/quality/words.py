@@ -387,6 +387,15 @@ class Lexicon:
         chunk_words = map(self.chunks.__getitem__, text.split())
         return np.fromiter(chain.from_iterable(chunk_words), dtype=np.int64)
 
+    def whitespace_ids(self, text: str) -> np.ndarray:
+        """Word ids of ``text``'s whitespace-separated words, punctuation attached (the words
+        the Gopher paper counts)."""
+        known = self.word_ids
+        word_id = self.word_id
+        return np.fromiter(
+            (known[w] if w in known else word_id(w) for w in text.split()), dtype=np.int64
+        )
+
     def split_words(self, text: str) -> list[str]:
         """The words of ``text`` as strings (what datatrove's ``split_into_words`` returns)."""
         words = self.words

@@ -1,4 +1,5 @@
-"""The train step: train a model on the shards of `train.objective`."""
+"""The train step: train a model on the shards of `train.objective` (or of each objective
+in `train.objectives`)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ def step(ctx: RunContext) -> dict[str, Any]:
     from trainer.objectives import get_objective  # the shards it reads: `rtd` reads `mlm`'s
 
     run, config = ctx.run, ctx.config
-    shards = run.objective_dir(get_objective(config.train.objective).shards)
-    fp = fingerprint(STAGE, file_sha256(shards / "manifest.json"), config.section_hash(STAGE))
+    folders = sorted({get_objective(name).shards for name in config.train.mix()})
+    # One objective's folder, or, for objectives mixed from several, the shards folder above.
+    shards = run.objective_dir(folders[0]) if len(folders) == 1 else run.shards_dir
+    manifests = [file_sha256(run.objective_dir(name) / "manifest.json") for name in folders]
+    fp = fingerprint(STAGE, *manifests, config.section_hash(STAGE))
 
     def work() -> dict[str, Any]:
         from trainer.loop import train

@@ -33,6 +33,11 @@ def clm_loss(model: nn.Module, batch: Batch) -> LossOutput:
     return LossOutput(loss, {"clm_loss": loss}, (targets != IGNORE_INDEX).sum())
 
 
+def clm_counts(batch: Batch) -> dict[str, torch.Tensor]:
+    """Predictions per part: the positions with a next token of their own document."""
+    return {"clm_loss": (shift_labels(batch["labels"]) != IGNORE_INDEX).sum()}
+
+
 OBJECTIVE = TrainObjective(
     name="clm",
     shards="clm",
@@ -40,4 +45,5 @@ OBJECTIVE = TrainObjective(
     family="decoder",
     heads=("lm",),
     loss=clm_loss,
+    counts=clm_counts,
 )

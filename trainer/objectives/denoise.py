@@ -9,6 +9,7 @@ the chunk's tokens.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from pipeline.shards.format import IGNORE_INDEX
@@ -27,6 +28,11 @@ def denoise_loss(model: nn.Module, batch: Batch) -> LossOutput:
     return LossOutput(loss, {"denoise_loss": loss}, (labels != IGNORE_INDEX).sum())
 
 
+def denoise_counts(batch: Batch) -> dict[str, torch.Tensor]:
+    """Predictions per part: the original chunk's tokens."""
+    return {"denoise_loss": (batch["labels"] != IGNORE_INDEX).sum()}
+
+
 OBJECTIVE = TrainObjective(
     name="denoise",
     shards="denoise",
@@ -34,5 +40,6 @@ OBJECTIVE = TrainObjective(
     family="encoder-decoder",
     heads=("lm",),
     loss=denoise_loss,
+    counts=denoise_counts,
     decoder_start="eos",  # the shards' decoder_input_ids start with [EOS] (BART's </s>)
 )

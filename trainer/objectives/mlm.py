@@ -6,6 +6,7 @@ shards train the same way.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from pipeline.shards.format import IGNORE_INDEX
@@ -19,6 +20,11 @@ def mlm_loss(model: nn.Module, batch: Batch) -> LossOutput:
     return LossOutput(loss, {"mlm_loss": loss}, (labels != IGNORE_INDEX).sum())
 
 
+def mlm_counts(batch: Batch) -> dict[str, torch.Tensor]:
+    """Predictions per part: the labelled positions."""
+    return {"mlm_loss": (batch["labels"] != IGNORE_INDEX).sum()}
+
+
 OBJECTIVE = TrainObjective(
     name="mlm",
     shards="mlm",
@@ -26,4 +32,5 @@ OBJECTIVE = TrainObjective(
     family="encoder",
     heads=("lm",),
     loss=mlm_loss,
+    counts=mlm_counts,
 )

@@ -8,6 +8,7 @@ pair classification loss, each a mean over its own predictions.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from pipeline.shards.format import IGNORE_INDEX
@@ -27,6 +28,12 @@ def nsp_loss(model: nn.Module, batch: Batch) -> LossOutput:
     return LossOutput(mlm + nsp, {"mlm_loss": mlm, "nsp_loss": nsp}, (labels != IGNORE_INDEX).sum())
 
 
+def nsp_counts(batch: Batch) -> dict[str, torch.Tensor]:
+    """Predictions per part: labelled positions for MLM, one per row for the pair label."""
+    rows = torch.tensor(len(batch["next_sentence_label"]), device=batch["labels"].device)
+    return {"mlm_loss": (batch["labels"] != IGNORE_INDEX).sum(), "nsp_loss": rows}
+
+
 OBJECTIVE = TrainObjective(
     name="nsp",
     shards="nsp",
@@ -34,4 +41,5 @@ OBJECTIVE = TrainObjective(
     family="encoder",
     heads=("lm", "nsp"),
     loss=nsp_loss,
+    counts=nsp_counts,
 )

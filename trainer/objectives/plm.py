@@ -56,6 +56,14 @@ def plm_loss(model: nn.Module, batch: Batch) -> LossOutput:
     return LossOutput(loss, {"plm_loss": loss}, (labels != IGNORE_INDEX).sum())
 
 
+def plm_counts(batch: Batch) -> dict[str, torch.Tensor]:
+    """Predictions per part: the targets whose query stream sees something (every target of
+    the rows the `plm` builder writes; see `plm_loss`)."""
+    _, query = two_stream_masks(batch["perm_index"], batch["labels"], batch["attention_mask"])
+    seen = query.any(dim=-1).squeeze(1)
+    return {"plm_loss": ((batch["labels"] != IGNORE_INDEX) & seen).sum()}
+
+
 OBJECTIVE = TrainObjective(
     name="plm",
     shards="plm",
@@ -63,4 +71,5 @@ OBJECTIVE = TrainObjective(
     family="encoder",
     heads=("lm", "plm"),
     loss=plm_loss,
+    counts=plm_counts,
 )

@@ -59,6 +59,15 @@ def rtd_loss(model: nn.Module, batch: Batch) -> LossOutput:
     )
 
 
+def rtd_counts(batch: Batch) -> dict[str, torch.Tensor]:
+    """Predictions per part: the masked positions for the generator, every attended position
+    for the discriminator."""
+    return {
+        "gen_loss": (batch["labels"] != IGNORE_INDEX).sum(),
+        "disc_loss": batch["attention_mask"].bool().sum(),
+    }
+
+
 OBJECTIVE = TrainObjective(
     name="rtd",
     shards="mlm",
@@ -68,4 +77,6 @@ OBJECTIVE = TrainObjective(
     loss=rtd_loss,
     transform=draw_uniforms,
     drawn=(UNIFORM_KEY,),
+    counts=rtd_counts,
+    part_weights={"disc_loss": DISC_WEIGHT},
 )

@@ -40,6 +40,11 @@ def span_loss(model: nn.Module, batch: Batch) -> LossOutput:
     return LossOutput(loss, {"span_loss": loss}, (labels != IGNORE_INDEX).sum())
 
 
+def span_counts(batch: Batch) -> dict[str, torch.Tensor]:
+    """Predictions per part: the target tokens."""
+    return {"span_loss": (batch["labels"] != IGNORE_INDEX).sum()}
+
+
 OBJECTIVE = TrainObjective(
     name="span",
     shards="span",
@@ -47,5 +52,6 @@ OBJECTIVE = TrainObjective(
     family="encoder-decoder",
     heads=("lm",),
     loss=span_loss,
+    counts=span_counts,
     decoder_start="pad",  # DECODER_START_ID
 )
