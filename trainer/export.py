@@ -34,7 +34,7 @@ An encoder-decoder's config also says which token starts the decoder
 (`decoder_start_token_id`, what `generate` feeds first): the training objective's convention
 (`TrainObjective.decoder_start`: `[PAD]` for span corruption as T5, `[EOS]` for denoising as
 BART), read from the checkpoint's run config; a mix of objectives that start it differently
-(span with denoise) is refused.
+would have no one start token and is refused.
 
 `transformers` is optional (the `hf` extra): `safetensors` writes the weights, and the tokenizer
 is saved through `transformers.PreTrainedTokenizerFast` when it is installed, else written from
@@ -469,10 +469,10 @@ def decoder_start_id(payload: dict[str, Any], path: Path) -> int | None:
         names = list(TrainConfig.model_validate_json(payload["config"]).mix())
     except (KeyError, TypeError, ValueError):
         names = [str(payload["shards"].get("objective"))]
-    roles = {
-        name: OBJECTIVES[name].decoder_start
+    roles: dict[str, str] = {
+        name: role
         for name in names
-        if name in OBJECTIVES and OBJECTIVES[name].decoder_start is not None
+        if name in OBJECTIVES and (role := OBJECTIVES[name].decoder_start) is not None
     }
     special_ids = payload["shards"].get("special_ids", {})
     starts = {role for role in roles.values() if role in special_ids}
