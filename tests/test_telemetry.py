@@ -20,6 +20,7 @@ from trainer.model import ModelConfig, TransformerLM
 from trainer.telemetry import (
     TENSORBOARD_DIR,
     Telemetry,
+    flops_per_position,
     flops_per_token,
     matmul_parameters,
     peak_flops,
@@ -85,6 +86,34 @@ def test_flops_formula_and_peak_table() -> None:
     assert table_tflops("Tesla T4") is None
     assert peak_flops(torch.device("cpu"), None) is None
     assert peak_flops(torch.device("cpu"), 2.5) == 2.5e12
+
+
+def test_flops_per_position_counts_encoder_decoder_and_two_streams() -> None:
+    shape = {"vocab_size": 100, "max_len": 16, "d_model": 8, "n_heads": 2, "d_ff": 16}
+    block = 2 * 8 + (8 * 24 + 24) + (8 * 8 + 8) + 2 * 8 + (8 * 16 + 16) + (16 * 8 + 8)
+    cross = 2 * 8 + (8 * 24 + 24) + (8 * 8 + 8)  # its LayerNorm, fused projection, output
+    kv = 2 * 8 * 8 + 2 * 8  # the cross-attention's key and value rows read the encoder
+    seq2seq = TransformerLM(ModelConfig(**shape, n_layers=1, n_decoder_layers=1))
+    encoder = block + 2 * 8  # the block and the final LayerNorm
+    decoder = block + cross - kv + 2 * 8 + 100 * 8 + 100  # ... its LayerNorm, the tied head
+    assert matmul_parameters(seq2seq) == encoder + decoder + kv
+    source, target = 16, 4
+    dense = 6 * (encoder * source + decoder * target + kv * source)
+    attention = 12 * 8 * (source**2 + target**2 + target * source)
+    assert flops_per_position(seq2seq, source, target) == pytest.approx((dense + attention) / 16)
+    # As long on both sides, it is more than the one-stack formula (the decoder's attention).
+    one_stack = flops_per_token(matmul_parameters(seq2seq), 1, 8, source)
+    assert flops_per_position(seq2seq, source) > one_stack
+    # XLNet's two streams over 2 blocks: 3 block passes (the last content one is skipped).
+    xlnet = TransformerLM(ModelConfig(**shape, n_layers=2, two_stream=True))
+    n = matmul_parameters(xlnet)
+    assert n == 100 * 8 + 2 * block + 2 * 8 + 100 + 8  # ... the query stream's start vector
+    expected = 6 * (n - 2 * block + 2 * block * 3 / 2) + 12 * 3 * 8 * source
+    assert flops_per_position(xlnet, source) == pytest.approx(expected)
+    plain = TransformerLM(ModelConfig(**shape, n_layers=2))
+    assert flops_per_position(plain, source) == flops_per_token(
+        matmul_parameters(plain), 2, 8, source
+    )
 
 
 @pytest.mark.skipif(not HAS_TENSORBOARD, reason="the tensorboard package is not installed")

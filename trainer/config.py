@@ -19,8 +19,9 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # A named shape (trainer.presets: tiny, bert-base, gpt2-small, t5-small, electra-small) that
-    # fills in the model fields below; a field given here as well wins. None: the defaults below.
+    # A named shape (trainer.presets: tiny, bert-base, gpt2-small, bart-base, t5-small,
+    # electra-small) that fills in the model fields below; a field given here as well wins.
+    # None: the defaults below.
     preset: str | None = None
     objective: str = "mlm"  # which shards/<objective>/ to read (`objectives` mixes several)
     steps: int = Field(40, ge=1)  # optimizer steps; the demo needs only enough to see loss fall

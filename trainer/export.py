@@ -5,21 +5,36 @@ or a checkpoint file), maps its weights onto the stock architecture closest to i
 writes `model.safetensors`, `config.json` and the run's tokenizer (`tokenizer.json` with its
 config and special tokens) into `out`:
 
-    family    stock architecture   loads with              the options it needs
-    encoder   BertForMaskedLM      AutoModelForMaskedLM    trainer.presets.BERT_OPTIONS
-    decoder   GPT2LMHeadModel      AutoModelForCausalLM    trainer.presets.GPT2_OPTIONS
+    family            stock architecture              loads with             the options it needs
+    encoder           BertForMaskedLM                 AutoModelForMaskedLM   BERT_OPTIONS
+    decoder           GPT2LMHeadModel                 AutoModelForCausalLM   GPT2_OPTIONS
+    encoder-decoder   BartForConditionalGeneration    AutoModelForSeq2SeqLM  BART_OPTIONS
+    (post-norm)
+    encoder-decoder   MBartForConditionalGeneration   AutoModelForSeq2SeqLM  MBART_OPTIONS
+    (pre-norm)
 
-With those options the exported model computes what ours does (the same logits, to float
-rounding). A model trained with an option its stock architecture lacks is refused, with a message
-naming the option and the preset that trains an exportable model. Exporters are a table
-(`EXPORTERS`, by family); the encoder-decoder and two-stream (XLNet) families are refused
-until they have one.
+(the options are trainer.presets'). With those options the exported model computes what ours
+does (the same logits, to float rounding). A model trained with an option its stock architecture
+lacks is refused, with a message naming the option and the preset that trains an exportable
+model. Exporters are a table (`EXPORTERS`: family -> its candidate architectures, the first
+whose requirements a model meets is used; a refusal names the nearest); the two-stream (XLNet)
+family has none and is refused.
 
-Weights map one to one, with two reshapes: our fused `qkv` projection is split into BERT's
-query/key/value (its rows are q, then k, then v), and GPT-2's `Conv1D` layers store the
-transpose of a `Linear` weight. Tied weights are written once (the word embedding); the stock
-classes tie their output projection to it on loading. An encoder without segment embeddings or
-without an output bias gets BERT's as zeros, which adds nothing.
+Weights map one to one, with a few reshapes: our fused `qkv` projection is split into
+query/key/value (its rows are q, then k, then v), for cross-attention too; GPT-2's `Conv1D`
+layers store the transpose of a `Linear` weight; BART's learned positions are read at
+`position + 2` (its table has two leading rows no position reaches, written as zeros), and its
+encoder and decoder have a position table and an embedding LayerNorm each where our two stacks
+share one, so ours is written to both. Tied weights are written once (the word embedding); the
+stock classes tie their output projection (and BART's two `embed_tokens`) to it on loading. An
+encoder without segment embeddings or without an output bias gets BERT's as zeros, which adds
+nothing; the same holds for BART's `final_logits_bias`.
+
+An encoder-decoder's config also says which token starts the decoder
+(`decoder_start_token_id`, what `generate` feeds first): the training objective's convention
+(`TrainObjective.decoder_start`: `[PAD]` for span corruption as T5, `[EOS]` for denoising as
+BART), read from the checkpoint's run config; a mix of objectives that start it differently
+would have no one start token and is refused.
 
 `transformers` is optional (the `hf` extra): `safetensors` writes the weights, and the tokenizer
 is saved through `transformers.PreTrainedTokenizerFast` when it is installed, else written from
@@ -68,8 +83,13 @@ class Exporter:
     preset: str  # a preset (trainer.presets) whose models export this way
     # ModelConfig fields and the values the stock architecture allows for them.
     requires: dict[str, tuple[Any, ...]]
-    config: Callable[[ModelConfig, dict[str, int]], dict[str, Any]]
+    # (model config, the shards' special ids, the decoder start id or None) -> config.json
+    config: Callable[[ModelConfig, dict[str, int], int | None], dict[str, Any]]
     weights: Callable[[ModelConfig, State], State]
+    # The tensors the exported tokenizer returns (`model_input_names`); None: the tokenizer
+    # writer's default (with `token_type_ids`). BART takes no segment ids: `generate(**batch)`
+    # would refuse them.
+    input_names: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -133,7 +153,9 @@ def _bert_weights(cfg: ModelConfig, state: State) -> State:
     return out
 
 
-def _bert_config(cfg: ModelConfig, special_ids: dict[str, int]) -> dict[str, Any]:
+def _bert_config(
+    cfg: ModelConfig, special_ids: dict[str, int], decoder_start: int | None
+) -> dict[str, Any]:
     return {
         "architectures": ["BertForPreTraining" if cfg.n_classes else "BertForMaskedLM"],
         "model_type": "bert",
@@ -180,7 +202,9 @@ def _gpt2_weights(cfg: ModelConfig, state: State) -> State:
     return out
 
 
-def _gpt2_config(cfg: ModelConfig, special_ids: dict[str, int]) -> dict[str, Any]:
+def _gpt2_config(
+    cfg: ModelConfig, special_ids: dict[str, int], decoder_start: int | None
+) -> dict[str, Any]:
     return {
         "architectures": ["GPT2LMHeadModel"],
         "model_type": "gpt2",
@@ -207,40 +231,174 @@ def _gpt2_config(cfg: ModelConfig, special_ids: dict[str, int]) -> dict[str, Any
     }
 
 
-#: Model family -> its exporter. The encoder-decoder family (BART-like) and the two-stream one
-#: (XLNet-like) have none yet.
-EXPORTERS: dict[str, Exporter] = {
-    "encoder": Exporter(
-        architecture="BertForMaskedLM",
-        auto_class="AutoModelForMaskedLM",
-        preset="bert-base",
-        requires={
-            "norm": ("post",),
-            "embed_norm": (True,),
-            "final_norm": (False,),
-            "head_transform": (True,),
-            "generator_fraction": (0.0,),
-            "n_classes": (0, 2),
-        },
-        config=_bert_config,
-        weights=_bert_weights,
+#: BART's learned position table has two leading rows no position reaches (position p is row
+#: p + 2), a layout kept from fairseq.
+BART_POSITION_OFFSET = 2
+
+
+def _attention_weights(prefix: str, state: State, ours: str, d_model: int) -> State:
+    """One attention sublayer of ours (`ours`: its fused `qkv` and `out`) as BART's q/k/v/out
+    projections under `prefix`."""
+    out: State = {}
+    weights = _split_qkv(state[f"{ours}.qkv.weight"], d_model)
+    biases = _split_qkv(state[f"{ours}.qkv.bias"], d_model)
+    for name, w, b in zip(("q_proj", "k_proj", "v_proj"), weights, biases, strict=True):
+        out[f"{prefix}.{name}.weight"] = w
+        out[f"{prefix}.{name}.bias"] = b
+    out[f"{prefix}.out_proj.weight"] = state[f"{ours}.out.weight"]
+    out[f"{prefix}.out_proj.bias"] = state[f"{ours}.out.bias"]
+    return out
+
+
+def _bart_weights(cfg: ModelConfig, state: State) -> State:
+    """BART's and mBART's names (they differ only in mBART's final `layer_norm`s)."""
+    d = cfg.d_model
+    positions = torch.cat([torch.zeros(BART_POSITION_OFFSET, d), state["pos_emb.weight"]])
+    out: State = {
+        "model.shared.weight": state["tok_emb.weight"],
+        "final_logits_bias": state.get("head_bias", torch.zeros(cfg.vocab_size))[None, :],
+    }
+    for stack in ("encoder", "decoder"):  # our one table and embedding LayerNorm, to both
+        # Copies: safetensors refuses two names for one tensor's memory.
+        out[f"model.{stack}.embed_positions.weight"] = positions.clone()
+        out[f"model.{stack}.layernorm_embedding.weight"] = state["emb_ln.weight"].clone()
+        out[f"model.{stack}.layernorm_embedding.bias"] = state["emb_ln.bias"].clone()
+    if cfg.final_norm:  # mBART's final LayerNorm after each stack
+        for stack, ours in (("encoder", "ln_f"), ("decoder", "ln_dec")):
+            out[f"model.{stack}.layer_norm.weight"] = state[f"{ours}.weight"]
+            out[f"model.{stack}.layer_norm.bias"] = state[f"{ours}.bias"]
+    sublayers = {
+        "ln1": "self_attn_layer_norm",
+        "mlp.0": "fc1",
+        "mlp.2": "fc2",
+        "ln2": "final_layer_norm",
+    }
+    stacks = (("blocks", "encoder", cfg.n_layers), ("decoder", "decoder", cfg.n_decoder_layers))
+    for ours_stack, stack, depth in stacks:
+        for i in range(depth):
+            ours, theirs = f"{ours_stack}.{i}", f"model.{stack}.layers.{i}"
+            out.update(_attention_weights(f"{theirs}.self_attn", state, f"{ours}.attn", d))
+            pairs = dict(sublayers)
+            if stack == "decoder":
+                out.update(_attention_weights(f"{theirs}.encoder_attn", state, f"{ours}.cross", d))
+                pairs["ln_cross"] = "encoder_attn_layer_norm"
+            for src, dst in pairs.items():
+                out[f"{theirs}.{dst}.weight"] = state[f"{ours}.{src}.weight"]
+                out[f"{theirs}.{dst}.bias"] = state[f"{ours}.{src}.bias"]
+    return out
+
+
+def _bart_config(
+    cfg: ModelConfig, special_ids: dict[str, int], decoder_start: int | None
+) -> dict[str, Any]:
+    """BART's config (mBART's when pre-norm: the same fields). No embedding scale, no
+    LayerDrop, no forced end token (generation stops at `[EOS]` as the model predicts it)."""
+    eos = special_ids.get("eos", cfg.pad_id)
+    return {
+        "architectures": [
+            "MBartForConditionalGeneration" if cfg.norm == "pre" else "BartForConditionalGeneration"
+        ],
+        "model_type": "mbart" if cfg.norm == "pre" else "bart",
+        "vocab_size": cfg.vocab_size,
+        "max_position_embeddings": cfg.max_len,
+        "d_model": cfg.d_model,
+        "encoder_layers": cfg.n_layers,
+        "decoder_layers": cfg.n_decoder_layers,
+        "encoder_attention_heads": cfg.n_heads,
+        "decoder_attention_heads": cfg.n_heads,
+        "encoder_ffn_dim": cfg.d_ff,
+        "decoder_ffn_dim": cfg.d_ff,
+        "activation_function": HF_ACTIVATIONS[cfg.gelu],
+        "dropout": cfg.dropout,
+        "attention_dropout": cfg.dropout,
+        "activation_dropout": 0.0,
+        "encoder_layerdrop": 0.0,
+        "decoder_layerdrop": 0.0,
+        "scale_embedding": False,
+        "init_std": 0.02,
+        "is_encoder_decoder": True,
+        "pad_token_id": cfg.pad_id,
+        "bos_token_id": special_ids.get("bos", eos),
+        "eos_token_id": eos,
+        "decoder_start_token_id": eos if decoder_start is None else decoder_start,
+        "forced_eos_token_id": None,
+        "tie_word_embeddings": True,
+        "torch_dtype": "float32",
+    }
+
+
+#: What BART's and mBART's classes allow besides norm placement and the final LayerNorm:
+#: LayerNorms of epsilon 1e-5 (torch's default; their config has no field for it), a LayerNorm
+#: on the embeddings, no head transform, no segment embeddings, and none of the other heads.
+_BART_REQUIRES: dict[str, tuple[Any, ...]] = {
+    "embed_norm": (True,),
+    "head_transform": (False,),
+    "norm_eps": (1e-5,),
+    "type_vocab_size": (0,),
+    "generator_fraction": (0.0,),
+    "n_classes": (0,),
+    "two_stream": (False,),
+}
+
+
+#: Model family -> the stock architectures it can export as, tried in order (the first whose
+#: `requires` a model meets is used). The two-stream family (XLNet-like) has none yet.
+EXPORTERS: dict[str, tuple[Exporter, ...]] = {
+    "encoder": (
+        Exporter(
+            architecture="BertForMaskedLM",
+            auto_class="AutoModelForMaskedLM",
+            preset="bert-base",
+            requires={
+                "norm": ("post",),
+                "embed_norm": (True,),
+                "final_norm": (False,),
+                "head_transform": (True,),
+                "generator_fraction": (0.0,),
+                "n_classes": (0, 2),
+            },
+            config=_bert_config,
+            weights=_bert_weights,
+        ),
     ),
-    "decoder": Exporter(
-        architecture="GPT2LMHeadModel",
-        auto_class="AutoModelForCausalLM",
-        preset="gpt2-small",
-        requires={
-            "norm": ("pre",),
-            "embed_norm": (False,),
-            "final_norm": (True,),
-            "head_transform": (False,),
-            "head_bias": (False,),
-            "type_vocab_size": (0,),
-            "generator_fraction": (0.0,),
-            "n_classes": (0,),
-        },
-        config=_gpt2_config,
-        weights=_gpt2_weights,
+    "decoder": (
+        Exporter(
+            architecture="GPT2LMHeadModel",
+            auto_class="AutoModelForCausalLM",
+            preset="gpt2-small",
+            requires={
+                "norm": ("pre",),
+                "embed_norm": (False,),
+                "final_norm": (True,),
+                "head_transform": (False,),
+                "head_bias": (False,),
+                "type_vocab_size": (0,),
+                "generator_fraction": (0.0,),
+                "n_classes": (0,),
+            },
+            config=_gpt2_config,
+            weights=_gpt2_weights,
+        ),
+    ),
+    "encoder-decoder": (
+        Exporter(
+            architecture="BartForConditionalGeneration",
+            auto_class="AutoModelForSeq2SeqLM",
+            preset="bart-base",
+            requires={"norm": ("post",), "final_norm": (False,), **_BART_REQUIRES},
+            config=_bart_config,
+            weights=_bart_weights,
+            input_names=("input_ids", "attention_mask"),
+        ),
+        Exporter(
+            architecture="MBartForConditionalGeneration",
+            auto_class="AutoModelForSeq2SeqLM",
+            preset="bart-base, norm: pre, final_norm: true",
+            requires={"norm": ("pre",), "final_norm": (True,), **_BART_REQUIRES},
+            config=_bart_config,
+            weights=_bart_weights,
+            input_names=("input_ids", "attention_mask"),
+        ),
     ),
 }
 
@@ -256,24 +414,76 @@ def family_of(cfg: ModelConfig) -> str:
     return "decoder" if cfg.causal else "encoder"
 
 
-def refusal(cfg: ModelConfig) -> str | None:
-    """Why a model of this config cannot be exported, or None if it can."""
-    family = family_of(cfg)
-    exporter = EXPORTERS.get(family)
-    if exporter is None:
-        return f"the {family} family has no export yet (exportable: {', '.join(EXPORTERS)})"
-    wrong = [
+def _unmet(exporter: Exporter, cfg: ModelConfig) -> list[str]:
+    """The options of `cfg` that `exporter`'s architecture does not allow, each as a phrase."""
+    return [
         f"{name} {' or '.join(repr(v) for v in allowed)} (this model: {getattr(cfg, name)!r})"
         for name, allowed in exporter.requires.items()
         if getattr(cfg, name) not in allowed
     ]
-    if not wrong:
+
+
+def exporter_for(cfg: ModelConfig) -> Exporter | None:
+    """The exporter a model of this config is written with, or None if it cannot be."""
+    for exporter in EXPORTERS.get(family_of(cfg), ()):
+        if not _unmet(exporter, cfg):
+            return exporter
+    return None
+
+
+def refusal(cfg: ModelConfig) -> str | None:
+    """Why a model of this config cannot be exported, or None if it can. The reason names the
+    family's nearest architecture and what it needs."""
+    family = family_of(cfg)
+    candidates = EXPORTERS.get(family, ())
+    if not candidates:
+        return f"the {family} family has no export yet (exportable: {', '.join(EXPORTERS)})"
+    if exporter_for(cfg) is not None:
         return None
-    return (
-        f"the {family} family exports as {exporter.architecture}, which needs "
-        f"{'; '.join(wrong)}; train with train.preset: {exporter.preset} (sizes may be "
-        f"overridden) or set those train options"
+    # The nearest: the fewest unmet options, then the one with the model's norm placement.
+    nearest = min(
+        candidates,
+        key=lambda exporter: (
+            len(_unmet(exporter, cfg)),
+            cfg.norm not in exporter.requires.get("norm", (cfg.norm,)),
+        ),
     )
+    return (
+        f"the {family} family exports as {nearest.architecture}, which needs "
+        f"{'; '.join(_unmet(nearest, cfg))}; train with train.preset: {nearest.preset} (sizes "
+        f"may be overridden) or set those train options"
+    )
+
+
+def decoder_start_id(payload: dict[str, Any], path: Path) -> int | None:
+    """The id the decoder starts from under the checkpoint's training objectives (their
+    `decoder_start` role in the shards' special ids); None for a model without a decoder. A mix
+    of objectives whose decoders start from different tokens has no one start token and is
+    refused."""
+    if not payload["model_config"].get("n_decoder_layers"):
+        return None
+    from trainer.config import TrainConfig
+    from trainer.objectives import OBJECTIVES
+
+    try:
+        names = list(TrainConfig.model_validate_json(payload["config"]).mix())
+    except (KeyError, TypeError, ValueError):
+        names = [str(payload["shards"].get("objective"))]
+    roles: dict[str, str] = {
+        name: role
+        for name in names
+        if name in OBJECTIVES and (role := OBJECTIVES[name].decoder_start) is not None
+    }
+    special_ids = payload["shards"].get("special_ids", {})
+    starts = {role for role in roles.values() if role in special_ids}
+    if len(starts) == 1:
+        return int(special_ids[starts.pop()])
+    if not starts:
+        reason = f"its objectives {names} do not say which token starts the decoder"
+    else:
+        mixed = ", ".join(f"{name}: [{role.upper()}]" for name, role in sorted(roles.items()))
+        reason = f"its objectives start the decoder from different tokens ({mixed})"
+    raise ExportError(f"{path}: cannot export: {reason}; the exported config names one")
 
 
 # --- sources ------------------------------------------------------------------------------------
@@ -358,10 +568,13 @@ def _check_tokenizer(folder: Path, cfg: ModelConfig, special_ids: dict[str, int]
             )
 
 
-def _write_tokenizer(folder: Path, out: Path, model_max_length: int) -> list[Path]:
+def _write_tokenizer(
+    folder: Path, out: Path, model_max_length: int, input_names: tuple[str, ...] | None
+) -> list[Path]:
     """The tokenizer files in `out`: saved by transformers' PreTrainedTokenizerFast where it is
     installed, else tokenizer.json copied and the config files written by the pipeline's own
-    writer."""
+    writer. `input_names`, when given, are the tensors the tokenizer returns (its
+    `model_input_names`), else the writer's default."""
     from pipeline.tokenizer.hf_files import special_tokens_map, write_hf_files
 
     try:
@@ -372,7 +585,14 @@ def _write_tokenizer(folder: Path, out: Path, model_max_length: int) -> list[Pat
         config_path = folder / "tokenizer_config.json"
         if config_path.is_file():
             lowercase = bool(json.loads(config_path.read_text("utf-8")).get("do_lower_case"))
-        return [out / TOKENIZER_FILE, *write_hf_files(out, model_max_length, lowercase)]
+        files = write_hf_files(out, model_max_length, lowercase)
+        if input_names is not None:
+            written = out / "tokenizer_config.json"
+            config = json.loads(written.read_text("utf-8"))
+            config["model_input_names"] = list(input_names)
+            written.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", "utf-8")
+        return [out / TOKENIZER_FILE, *files]
+    names = {} if input_names is None else {"model_input_names": list(input_names)}
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_file=str(folder / TOKENIZER_FILE),
         model_max_length=model_max_length,
@@ -380,6 +600,7 @@ def _write_tokenizer(folder: Path, out: Path, model_max_length: int) -> list[Pat
         truncation_side="right",
         clean_up_tokenization_spaces=False,
         **special_tokens_map(),
+        **names,
     )
     return [Path(p) for p in tokenizer.save_pretrained(str(out)) if Path(p).is_file()]
 
@@ -406,7 +627,9 @@ def export_model(
     why = refusal(cfg)
     if why is not None:
         raise ExportError(f"{checkpoint}: cannot export: {why}")
-    exporter = EXPORTERS[family_of(cfg)]
+    exporter = exporter_for(cfg)
+    assert exporter is not None  # refusal() said it exists
+    start_id = decoder_start_id(payload, checkpoint)
     special_ids = {str(k): int(v) for k, v in payload["shards"].get("special_ids", {}).items()}
     tokenizer_dir = find_tokenizer(checkpoint, Path(tokenizer) if tokenizer else None)
     _check_tokenizer(tokenizer_dir, cfg, special_ids)
@@ -418,9 +641,10 @@ def export_model(
     weights_path = out / WEIGHTS_NAME
     save_file(dict(sorted(tensors.items())), str(weights_path), metadata={"format": "pt"})
     config_path = out / MODEL_CONFIG_NAME
-    config = exporter.config(cfg, special_ids)
+    config = exporter.config(cfg, special_ids, start_id)
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", "utf-8")
-    files = [weights_path, config_path, *_write_tokenizer(tokenizer_dir, out, cfg.max_len)]
+    written = _write_tokenizer(tokenizer_dir, out, cfg.max_len, exporter.input_names)
+    files = [weights_path, config_path, *written]
     return ExportResult(
         out=out,
         checkpoint=checkpoint,

@@ -2,8 +2,9 @@
 
 Architecture options in `ModelConfig` (norm placement, a LayerNorm on the embeddings, the final
 LayerNorm, BERT's head transform, the output bias, exact or tanh GELU, LayerNorm epsilon) let the
-family match BERT or GPT-2 exactly, so trainer.export can write it as either; their defaults
-are the shape described here.
+family match BERT, GPT-2, BART or mBART exactly (the encoder-decoder needs no option of its own:
+BART's layout is these options on both stacks), so trainer.export can write it as those; their
+defaults are the shape described here.
 
 Token + learned position embeddings, `n_layers` pre-norm blocks (attention through
 `torch.nn.functional.scaled_dot_product_attention`, then a GELU MLP), a final LayerNorm and an

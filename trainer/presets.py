@@ -7,6 +7,7 @@ never the optimisation settings, which depend on the batch and the corpus as muc
 
 `pending` holds parts of a shape that the trainer cannot express yet (they take effect once a
 field for them exists in TrainConfig); they are recorded so the preset says the whole shape.
+Encoder-decoder presets give `n_layers` only: the decoder is as deep as the encoder.
 
 Plain Python, no torch: the run config is validated without loading torch.
 """
@@ -44,6 +45,26 @@ GPT2_OPTIONS: dict[str, Any] = {
     "norm_eps": 1e-5,
     "type_vocab_size": 0,
 }
+
+#: BART's (Lewis et al. 2020; its released code): post-norm blocks in both stacks, a LayerNorm
+#: over the summed embeddings, no final LayerNorm, no head transform, an output bias (the
+#: `final_logits_bias`), exact GELU, LayerNorm epsilon 1e-5 (torch's default, which BART's
+#: LayerNorms keep), no segment embeddings. What `gristmill export` writes an encoder-decoder
+#: as BartForConditionalGeneration.
+BART_OPTIONS: dict[str, Any] = {
+    "norm": "post",
+    "embed_norm": True,
+    "final_norm": False,
+    "head_transform": False,
+    "head_bias": True,
+    "gelu": "exact",
+    "norm_eps": 1e-5,
+    "type_vocab_size": 0,
+}
+
+#: mBART's (Liu et al. 2020): as BART's, but pre-norm with a final LayerNorm after each stack.
+#: What `gristmill export` writes a pre-norm encoder-decoder as (MBartForConditionalGeneration).
+MBART_OPTIONS: dict[str, Any] = {**BART_OPTIONS, "norm": "pre", "final_norm": True}
 
 
 @dataclass(frozen=True)
@@ -92,10 +113,28 @@ PRESETS: dict[str, Preset] = {
             exports_as="GPT2LMHeadModel",
         ),
         Preset(
+            "bart-base",
+            "Lewis et al. 2020, BART-base: 6 encoder + 6 decoder layers, d_model 768, 12 heads, "
+            "feed-forward 3072, 1024 positions",
+            # The decoder is as deep as the encoder (n_layers), as in BART.
+            {
+                "d_model": 768,
+                "n_layers": 6,
+                "n_heads": 12,
+                "d_ff": 3072,
+                "dropout": 0.1,
+                "max_len": 1024,
+                **BART_OPTIONS,
+            },
+            exports_as="BartForConditionalGeneration",
+        ),
+        Preset(
             "t5-small",
             "Raffel et al. 2020, T5-small: d_model 512, 6 encoder + 6 decoder layers, 8 heads, "
             "d_ff 2048",
-            # The encoder's side of the shape; T5's normalisation is pre-norm with a final one.
+            # With `span` or `denoise` the decoder is as deep as the encoder (n_layers: 6), so
+            # the 6 + 6 layers take effect. T5's normalisation is pre-norm with a final one and
+            # epsilon 1e-6; it has no LayerNorm over the embeddings and no output bias.
             {
                 "d_model": 512,
                 "n_layers": 6,
@@ -107,11 +146,13 @@ PRESETS: dict[str, Preset] = {
                 "head_bias": False,
                 "norm_eps": 1e-6,
             },
-            # Take effect once the encoder-decoder stack exists: decoder depth, T5's relative
-            # position buckets (no learned absolute positions), RMSNorm without bias or centring,
-            # bias-free linear layers, a ReLU feed-forward and an output scaled by d_model**-0.5.
+            # Not modelled: T5's relative position buckets (the model has learned absolute
+            # positions instead), RMSNorm without bias or centring (LayerNorm instead), bias-free
+            # linear layers, a ReLU feed-forward (GELU instead) and an output scaled by
+            # d_model**-0.5. So a model of this preset is T5-shaped, not T5: it has no stock
+            # equivalent and `gristmill export` refuses it (the nearest, mBART, would need
+            # embed_norm and norm_eps 1e-5).
             pending={
-                "n_decoder_layers": 6,
                 "position": "relative",
                 "relative_buckets": 32,
                 "relative_max_distance": 128,

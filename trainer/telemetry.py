@@ -32,6 +32,30 @@ window holds everything the loop did since, a validation pass included):
   too, as PaLM does. These are model FLOPs, not what the implementation executes: the MLM loss
   projects only the labelled positions onto the vocabulary, so for MLM the head's share of
   `6 * N` is counted though mostly skipped, and activation recomputation, if any, is not counted.
+  Encoder-decoder and two-stream models do more work per input position than this one-stack
+  formula says; `flops_per_position` counts them (below) per *encoder input* position, the
+  positions `tokens_per_s` counts:
+
+  - encoder-decoder (T5, BART; source length S, target length T): per row
+    `6 * (N_enc * S + N_dec * T + N_kv * S) + 12 * d_model * (L_enc * S^2 + L_dec * (T^2 + T * S))`,
+    divided by S. `N_enc` is the encoder blocks and its norms; `N_dec` the decoder blocks (less
+    the cross-attention's key and value projections), its norms and the tied output projection
+    (the head runs on decoder positions only); `N_kv` those key and value projections, which
+    read the S encoder states; the attention terms are the decoder's causal self-attention
+    (T x T, counted in full) and its cross-attention (T x S).
+  - two-stream (XLNet's "plm"): both streams run through the blocks with the same weights,
+    the query stream at every position (this implementation predicts from it at every position
+    and masks the loss), the content stream in all blocks but the last (whose output feeds
+    nothing): P = `2 * n_layers - 1` block passes, so
+    `6 * (N - N_blocks + N_blocks * P / n_layers) + 12 * P * d_model * S` per position.
+
+  trainer.loop still reckons MFU with `flops_per_token` for every family, so for these two the
+  logged `mfu` counts one stack of `n_layers` blocks on the input positions: for an
+  encoder-decoder, every parameter (the decoder's too) at every input position, which
+  overcounts the decoder's dense work when targets are shorter than inputs (span corruption),
+  and the encoder's attention only, leaving out the decoder's self- and cross-attention; for a
+  two-stream model, one stream (about half the work). `flops_per_position` is the figure for
+  them (`tests/test_telemetry.py` checks it against a count by hand).
   `peak_flops` is one device's dense bf16 peak (`PEAK_TFLOPS`, found by the CUDA device's name)
   or `train.peak_tflops` when set; on the CPU, or on a GPU the table lacks, `mfu` is null unless
   `train.peak_tflops` gives it.
@@ -95,6 +119,50 @@ def matmul_parameters(model: nn.Module) -> int:
 def flops_per_token(n_params: int, n_layers: int, d_model: int, seq_len: int) -> float:
     """Training FLOPs per token position: `6 * N + 12 * n_layers * d_model * seq_len`."""
     return 6.0 * n_params + 12.0 * n_layers * d_model * seq_len
+
+
+def _numel(*modules: nn.Module | nn.Parameter | None) -> int:
+    total = 0
+    for module in modules:
+        if isinstance(module, nn.Parameter):
+            total += module.numel()
+        elif module is not None:
+            total += sum(p.numel() for p in module.parameters())
+    return total
+
+
+def flops_per_position(model: nn.Module, source_len: int, target_len: int | None = None) -> float:
+    """Training FLOPs per encoder input position (what `tokens_per_s` counts) of a
+    trainer.model.TransformerLM of any family: the one-stack formula (`flops_per_token`) for an
+    encoder or a decoder, and the module docstring's for an encoder-decoder (`target_len`: the
+    decoder's length, the shards' `labels` width; default `source_len`) and for XLNet's two
+    streams."""
+    cfg = model.cfg  # type: ignore[union-attr]
+    n_all = matmul_parameters(model)
+    d, source = cfg.d_model, source_len
+    if cfg.n_decoder_layers:
+        target = source_len if target_len is None else target_len
+        shared = _numel(model.emb_ln)  # type: ignore[arg-type]  # applied on both sides
+        encoder = _numel(model.blocks, model.ln_f) + shared  # type: ignore[arg-type]
+        # The cross-attention's key and value rows of the fused projection read the encoder.
+        kv = sum(
+            block.cross.qkv.weight[d:].numel() + block.cross.qkv.bias[d:].numel()
+            for block in model.decoder  # type: ignore[union-attr]
+        )
+        decoder = n_all - encoder + shared - kv  # decoder blocks, ln_dec, tied head, its bias
+        dense = 6.0 * (encoder * source + decoder * target + kv * source)
+        attention = (
+            12.0
+            * d
+            * (cfg.n_layers * source**2 + cfg.n_decoder_layers * (target**2 + target * source))
+        )
+        return (dense + attention) / source
+    if cfg.two_stream:
+        passes = 2 * cfg.n_layers - 1
+        blocks = _numel(model.blocks)  # type: ignore[arg-type]
+        dense = 6.0 * (n_all - blocks + blocks * passes / cfg.n_layers)
+        return dense + 12.0 * passes * d * source
+    return flops_per_token(n_all, cfg.n_layers, d, source)
 
 
 def peak_flops(device: torch.device, override_tflops: float | None) -> float | None:

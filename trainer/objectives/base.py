@@ -58,6 +58,10 @@ class TrainObjective:
     counts: Callable[[Batch], dict[str, torch.Tensor]] | None = None
     #: each part's factor in the total loss, where not 1.0
     part_weights: dict[str, float] = field(default_factory=dict)
+    # An encoder-decoder objective's decoder start token, as its role in the shards'
+    # `special_ids` ("pad": T5's convention, "eos": BART's); None for the other families.
+    # trainer.export writes it into the exported config as `decoder_start_token_id`.
+    decoder_start: str | None = None
 
     def part_weight(self, part: str) -> float:
         return self.part_weights.get(part, 1.0)

@@ -41,4 +41,5 @@ OBJECTIVE = TrainObjective(
     heads=("lm",),
     loss=denoise_loss,
     counts=denoise_counts,
+    decoder_start="eos",  # the shards' decoder_input_ids start with [EOS] (BART's </s>)
 )

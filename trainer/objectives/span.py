@@ -53,4 +53,5 @@ OBJECTIVE = TrainObjective(
     heads=("lm",),
     loss=span_loss,
     counts=span_counts,
+    decoder_start="pad",  # DECODER_START_ID
 )
