@@ -81,7 +81,7 @@ from trainer.resume import (
 from trainer.sampler import EPOCH_KEY, EpochRows, StepBatchSampler
 from trainer.schedule import warmup_cosine
 from trainer.shards import INDEX_KEY, MANIFEST_NAME, Manifest, ShardDataset, load_manifest
-from trainer.telemetry import Telemetry, flops_per_token, matmul_parameters, peak_flops, silent
+from trainer.telemetry import Telemetry, flops_per_position, peak_flops, silent
 
 Progress = Callable[[str], None]
 
@@ -206,6 +206,13 @@ def model_config_for(
         norm_eps=config.norm_eps,
         **settings,
     )
+
+
+def label_width(manifest: Manifest) -> int | None:
+    """The length of the shards' `labels` rows (a decoder's length, for sequence-to-sequence
+    shards), or None if they have no fixed-length labels."""
+    labels = manifest.columns.get("labels")
+    return labels.shape[0] if labels is not None and labels.shape else None
 
 
 def check_objective(objective: TrainObjective, manifest: Manifest) -> None:
@@ -682,9 +689,9 @@ def _train(
         metrics_path,
         total_steps=config.steps,
         start_step=start_step,
-        flops=flops_per_token(
-            matmul_parameters(model), model_cfg.n_layers, model_cfg.d_model, first.seq_len
-        ),
+        # A mixed run's figure is its first objective's (the steps of the others cost more or
+        # less, with their families and row lengths).
+        flops=flops_per_position(model, first.seq_len, label_width(first)),
         peak=peak_flops(device, config.peak_tflops),
         world_size=ddp.world_size,
         pad_id=first.pad_id,

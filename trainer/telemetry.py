@@ -49,13 +49,9 @@ window holds everything the loop did since, a validation pass included):
     nothing): P = `2 * n_layers - 1` block passes, so
     `6 * (N - N_blocks + N_blocks * P / n_layers) + 12 * P * d_model * S` per position.
 
-  trainer.loop still reckons MFU with `flops_per_token` for every family, so for these two the
-  logged `mfu` counts one stack of `n_layers` blocks on the input positions: for an
-  encoder-decoder, every parameter (the decoder's too) at every input position, which
-  overcounts the decoder's dense work when targets are shorter than inputs (span corruption),
-  and the encoder's attention only, leaving out the decoder's self- and cross-attention; for a
-  two-stream model, one stream (about half the work). `flops_per_position` is the figure for
-  them (`tests/test_telemetry.py` checks it against a count by hand).
+  trainer.loop reckons MFU with `flops_per_position` for every family, with the shards' row
+  length as S and their `labels` width as T (`tests/test_telemetry.py` checks it against a
+  count by hand). A mixed run's figure is its first objective's.
   `peak_flops` is one device's dense bf16 peak (`PEAK_TFLOPS`, found by the CUDA device's name)
   or `train.peak_tflops` when set; on the CPU, or on a GPU the table lacks, `mfu` is null unless
   `train.peak_tflops` gives it.
