@@ -236,6 +236,12 @@ class RunDir:
         (its `configs` paths are relative to the run directory)."""
         return self.root / "README.md"
 
+    @property
+    def ablation_dir(self) -> Path:
+        """Where `gristmill ablate --out RUN/ablation` puts an ablation of this run's config;
+        the card shows its report when there is one."""
+        return self.root / "ablation"
+
     def relative(self, path: Path) -> str:
         """``path`` relative to the run directory, as records store it."""
         return path.relative_to(self.root).as_posix()

@@ -2,8 +2,9 @@
 
 Each variant is a run directory (``DIR/variants/<name>/``) whose document stages run through the
 same steps as ``gristmill run`` (:mod:`pipeline.steps`). A stage's output depends only on the
-sources and on the settings of that stage and the ones before it (switched off or not), so
-those are its **prefix key**: two variants with the same key at a stage have the same output
+inputs (each unit's fingerprint, as ingest compares them), the settings of that stage and of
+the ones before it (switched off or not) and the code version, so those are its **prefix
+key**: two variants with the same key at a stage have the same output
 there. The stage cache (``DIR/cache/<stage>-<key>/``) keeps the first variant's output of each
 key, as hard links; a later variant with that key links it into its own run directory instead
 of running the stage. `raw`, `quality`, `langid`, `dedup` and `full` thus ingest once, and run
@@ -25,8 +26,9 @@ from typing import Any
 
 from pipeline.config import RunConfig
 from pipeline.hashing import stable_hash
+from pipeline.ingest.files import unit_fingerprint
 from pipeline.ingest.plan import plan_units
-from pipeline.rundir import RunDir, atomic_write_json, link_or_copy, read_json
+from pipeline.rundir import RunDir, atomic_write_json, fingerprint, link_or_copy, read_json
 from pipeline.stages import STAGE_TABLE, StageSpec, work_of
 from pipeline.steps import dedup as dedup_steps
 from pipeline.steps.filter import filter_step
@@ -38,20 +40,36 @@ DOCUMENT_SPECS: tuple[StageSpec, ...] = tuple(spec for spec in STAGE_TABLE if sp
 CACHE_RECORD = "_cache.json"
 
 
+def input_fingerprint(config: RunConfig) -> list[Any]:
+    """The sources' settings and every input unit's fingerprint (what ingest's caching
+    compares: a changed file changes it)."""
+    units = plan_units(config.sources, config.base_dir)
+    return [
+        [s.model_dump(mode="json") for s in config.sources],
+        [
+            [
+                unit.part,
+                [unit_fingerprint(config.source(unit.source), Path(p)) for p, _ in unit.members],
+            ]
+            for unit in units
+        ],
+    ]
+
+
 def prefix_keys(config: RunConfig) -> dict[str, str]:
-    """Per document stage, the hash of everything its output depends on: the sources and each
+    """Per document stage, the hash of everything its output depends on: the inputs and each
     stage up to it, as ``off`` or its settings."""
     keys: dict[str, str] = {}
     prefix: list[Any] = []
     for spec in DOCUMENT_SPECS:
         if spec.work == "ingest":
-            item: Any = [[s.model_dump(mode="json") for s in config.sources], config.base_dir]
+            item: Any = input_fingerprint(config)
         elif spec.name in config.off:
             item = "off"
         else:
             item = config.section(spec.section or spec.name).model_dump(mode="json")
         prefix.append([spec.name, item])
-        keys[spec.name] = stable_hash(prefix)
+        keys[spec.name] = fingerprint(prefix)
     return keys
 
 
