@@ -29,6 +29,12 @@ TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE, "retries": 0}
 _TORCH_GLOBAL_STATE = threading.Lock()
 
 
+def training_turn() -> threading.Lock:
+    """The lock trainings in this process take turns on (a function, so that tasks pickled for
+    Dask refer to it by name instead of carrying a lock)."""
+    return _TORCH_GLOBAL_STATE
+
+
 @task(name="ablate-prepare-variant", **TASK_OPTIONS)
 def prepare_task(plan: steps.Plan, name: str) -> dict[str, Any]:
     return steps.prepare_variant(plan, name, say=get_run_logger().info)
@@ -46,7 +52,7 @@ def data_task(plan: steps.Plan, name: str) -> dict[str, Any]:
 
 @task(name="ablate-train", **TASK_OPTIONS)
 def train_task(plan: steps.Plan, name: str, seed: int) -> dict[str, Any]:
-    with _TORCH_GLOBAL_STATE:
+    with training_turn():
         return steps.train_arm_seed(plan, name, seed, say=get_run_logger().info)
 
 
