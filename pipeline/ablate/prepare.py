@@ -215,6 +215,13 @@ def prepare_documents(
             }
         )
         say(f"[ablate] {run.root.name}: {spec.name} {where[spec.name]} ({seconds:.1f}s)")
+        if not sum(s["stats"]["docs_kept"] for s in summaries):
+            from pipeline.ablate.variants import AblationError
+
+            raise AblationError(
+                f"{run.root}: {spec.name} keeps no documents with this variant's settings; "
+                "nothing is left to train on"
+            )
     counts = {
         spec.name: (run.stage_record(spec.name) or {}).get("counts") for spec in DOCUMENT_SPECS
     }
