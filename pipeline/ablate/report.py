@@ -10,12 +10,15 @@ standard deviations s_A, s_B over their seeds: B is *better* when m_B < m_A - (s
 *worse* when m_B > m_A + (s_A + s_B), and otherwise *not different*: a difference within the two
 seed spreads added together is not told apart from seed noise. (With one seed s = 0 and every
 difference counts: run several.)
+
+A variant's wall time is its own share: its document stages (a stage taken from the shared
+cache costs the links, and any wait for the variant computing it), its training documents and
+shards, and its models; an A/A replicate's is its models' alone.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -214,7 +217,3 @@ def load_report(path: str | Path) -> dict[str, Any]:
 def show(path: str | Path) -> dict[str, Any]:
     """`gristmill show DIR` of an ablation folder: the report without its curves."""
     return {k: v for k, v in load_report(path).items() if k != "curves"}
-
-
-def dumps(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2)
