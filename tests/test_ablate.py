@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.ablate.noise import plant_noise, write_planted
-from pipeline.ablate.report import verdict
+from pipeline.ablate.report import pooled_std, verdict
 from pipeline.ablate.run import make_plan
 from pipeline.ablate.variants import AblationError, apply_variant, parse_sweep, parse_variants
 from pipeline.config import ConfigError, load_config, parse_config
@@ -74,7 +74,8 @@ def test_filtered_variant_beats_noisy_and_aa_pair_is_not_different(planted: dict
     raw, full = rows["raw"], rows["full"]
     assert full["mean"] < raw["mean"] - (raw["std"] + full["std"])
     pairs = {(p["a"], p["b"]): p for p in report["pairs"]}
-    assert pairs[("raw", "full")]["verdict"] == "better"
+    better = pairs[("raw", "full")]
+    assert better["verdict"] == "better" and -better["difference"] > better["spread"]
     aa = pairs[("full", "full-aa")]
     assert aa["aa"] and aa["verdict"] == "not different"
     # the A/A replicate trained the same data with other seeds, so its losses differ
@@ -174,10 +175,22 @@ def test_off_names_only_stages_that_can_be_switched_off(tmp_path: Path) -> None:
 
 
 def test_verdict_rule() -> None:
-    base = {"mean": 3.0, "std": 0.05}
-    assert verdict(base, {"mean": 2.8, "std": 0.05})["verdict"] == "better"
-    assert verdict(base, {"mean": 3.2, "std": 0.05})["verdict"] == "worse"
-    assert verdict(base, {"mean": 2.95, "std": 0.01})["verdict"] == "not different"
+    rows = [{"std": 0.02, "seeds": 3}, {"std": 0.04, "seeds": 3}]
+    pooled, df = pooled_std(rows)
+    assert df == 4 and pooled == pytest.approx((0.0004 + 0.0016) ** 0.5 / 2**0.5)
+    spread = 2.776 * pooled * (2 / 3) ** 0.5  # t(0.975, 4)
+    base = {"mean": 3.0, "std": 0.02, "seeds": 3}
+    assert verdict(base, {"mean": 3.0 - 1.01 * spread, "seeds": 3}, pooled, df)["verdict"] == (
+        "better"
+    )
+    assert verdict(base, {"mean": 3.0 + 1.01 * spread, "seeds": 3}, pooled, df)["verdict"] == (
+        "worse"
+    )
+    close = verdict(base, {"mean": 3.0 + 0.99 * spread, "seeds": 3}, pooled, df)
+    assert close["verdict"] == "not different"
+    assert close["spread"] == pytest.approx(spread)
+    one = verdict({"mean": 3.0, "seeds": 1}, {"mean": 2.0, "seeds": 1}, 0.0, 0)
+    assert one["verdict"] == "no spread (one seed)"
 
 
 def test_planted_noise_is_deterministic_and_counted() -> None:

@@ -5,11 +5,15 @@ Written to ``DIR/report/``: ``ablation.json`` (everything), ``ablation.md`` (the
 verdicts and the rule) and ``val_loss.png`` / ``train_loss.png``. ``gristmill show DIR`` prints
 the table from the JSON; the data card and the Prefect artifact use the same Markdown.
 
-**The verdict rule.** For variants A (the baseline) and B with seed means m_A, m_B and sample
-standard deviations s_A, s_B over their seeds: B is *better* when m_B < m_A - (s_A + s_B),
-*worse* when m_B > m_A + (s_A + s_B), and otherwise *not different*: a difference within the two
-seed spreads added together is not told apart from seed noise. (With one seed s = 0 and every
-difference counts: run several.)
+**The verdict rule.** Seed noise is a property of the setup (the same model, budget and number
+of seeds for every variant), so it is estimated from all variants together: the pooled
+standard deviation s of the final validation loss, sum over variants of (n_i - 1) s_i^2 divided
+by df = sum of (n_i - 1). For variants A (the baseline) and B with seed means m_A, m_B, the
+spread of their difference is t(0.975, df) * s * sqrt(1/n_A + 1/n_B) (a two-sided 95% Student t
+interval); B is *better* when m_B < m_A - spread, *worse* when m_B > m_A + spread, otherwise *not
+different*. With one seed per variant there is no spread (df = 0) and the verdict says so. (A
+first rule, std(A) + std(B) per pair, called an A/A pair different on the full-sized planted
+run: two seeds give too rough a std for each variant alone.)
 
 A variant's wall time is its own share: its document stages (a stage taken from the shared
 cache costs the links, and any wait for the variant computing it), its training documents and
@@ -19,6 +23,7 @@ shards, and its models; an A/A replicate's is its models' alone.
 from __future__ import annotations
 
 import io
+import math
 import statistics
 from pathlib import Path
 from typing import Any
@@ -29,10 +34,17 @@ from pipeline.rundir import atomic_write_bytes, atomic_write_json, read_json
 REPORT_JSON = "ablation.json"
 REPORT_MD = "ablation.md"
 RULE = (
-    "B is better than A when mean(B) < mean(A) - (std(A) + std(B)), worse when "
-    "mean(B) > mean(A) + (std(A) + std(B)), otherwise not different (std: sample standard "
-    "deviation of the final validation loss over seeds)"
+    "B is better than A when mean(B) < mean(A) - spread, worse when mean(B) > mean(A) + spread, "
+    "otherwise not different; spread = t(0.975, df) * s * sqrt(1/n_A + 1/n_B), s the standard "
+    "deviation of the final validation loss over seeds pooled over all variants, df = seeds - "
+    "variants"
 )
+#: Student t's two-sided 95% quantile t(0.975, df) for df = 1..30; beyond, the normal's 1.96.
+T_975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
 
 
 def report_dir(out: str | Path) -> Path:
@@ -46,10 +58,25 @@ def summarize(arm: dict[str, Any]) -> dict[str, Any]:
     return {"mean": statistics.fmean(losses), "std": std, "seeds": len(losses)}
 
 
-def verdict(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
-    """The rule above for ``other`` against ``base`` (both from :func:`summarize`)."""
+def pooled_std(rows: list[dict[str, Any]]) -> tuple[float, int]:
+    """The seeds' standard deviation pooled over variants, and its degrees of freedom."""
+    df = sum(r["seeds"] - 1 for r in rows)
+    if df == 0:
+        return 0.0, 0
+    return math.sqrt(sum((r["seeds"] - 1) * r["std"] ** 2 for r in rows) / df), df
+
+
+def t_975(df: int) -> float:
+    return T_975[df - 1] if df <= len(T_975) else 1.96
+
+
+def verdict(base: dict[str, Any], other: dict[str, Any], pooled: float, df: int) -> dict[str, Any]:
+    """The rule above for ``other`` against ``base`` (both from :func:`summarize`), with the
+    pooled std ``pooled`` of ``df`` degrees of freedom."""
     diff = other["mean"] - base["mean"]
-    spread = base["std"] + other["std"]
+    if df == 0:
+        return {"difference": diff, "spread": None, "verdict": "no spread (one seed)"}
+    spread = t_975(df) * pooled * math.sqrt(1 / base["seeds"] + 1 / other["seeds"])
     word = "better" if diff < -spread else "worse" if diff > spread else "not different"
     return {"difference": diff, "spread": spread, "verdict": word}
 
@@ -64,14 +91,22 @@ def build_report(arms: list[dict[str, Any]], baseline: str, meta: dict[str, Any]
         row["final_val_losses"] = [r["final_val_loss"] for r in arm["runs"]]
         by_name[arm["name"]] = row
         rows.append(row)
+    pooled, df = pooled_std(rows)
     pairs = []
     for row in rows:
         if row["name"] != baseline:
-            pairs.append({"a": baseline, "b": row["name"], **verdict(by_name[baseline], row)})
+            pairs.append(
+                {"a": baseline, "b": row["name"], **verdict(by_name[baseline], row, pooled, df)}
+            )
         original = row.get("replicate_of")
         if original and original in by_name and original != baseline:
             pairs.append(
-                {"a": original, "b": row["name"], "aa": True, **verdict(by_name[original], row)}
+                {
+                    "a": original,
+                    "b": row["name"],
+                    "aa": True,
+                    **verdict(by_name[original], row, pooled, df),
+                }
             )
     curves = {
         arm["name"]: {
@@ -83,6 +118,8 @@ def build_report(arms: list[dict[str, Any]], baseline: str, meta: dict[str, Any]
     return {
         "baseline": baseline,
         "rule": RULE,
+        "pooled_std": pooled,
+        "pooled_df": df,
         **meta,
         "variants": rows,
         "pairs": pairs,
@@ -111,7 +148,8 @@ def _verdict_line(pair: dict[str, Any]) -> str:
     kind = " (A/A)" if pair.get("aa") else ""
     return (
         f"{pair['b']} vs {pair['a']}{kind}: {pair['verdict']} "
-        f"(difference {pair['difference']:+.4f}, spread {pair['spread']:.4f})"
+        f"(difference {pair['difference']:+.4f}"
+        + (f", spread {pair['spread']:.4f})" if pair["spread"] is not None else ")")
     )
 
 
@@ -125,6 +163,8 @@ def render_text(report: dict[str, Any]) -> str:
         "",
         table(headers, rows, right=(1, 2, 3, 4, 5, 6)),
         "",
+        f"seed noise   std {report['pooled_std']:.4f} pooled over variants "
+        f"({report['pooled_df']} df)",
         f"verdicts against {report['baseline']}:",
         *(f"  {_verdict_line(p)}" for p in report["pairs"]),
         f"rule: {report['rule']}",
@@ -146,7 +186,8 @@ def render_markdown(report: dict[str, Any], plot_prefix: str = "") -> str:
         "",
         *(f"- {_verdict_line(p)}" for p in report["pairs"]),
         "",
-        f"Rule: {report['rule']}.",
+        f"Rule: {report['rule']}. Here s = {report['pooled_std']:.4f} with "
+        f"{report['pooled_df']} degrees of freedom.",
         "",
         "What each variant is: "
         + "; ".join(f"`{v['name']}`: {v['describe']}" for v in report["variants"]),
