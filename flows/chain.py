@@ -8,7 +8,8 @@ the kind of work it declares:
 - ``dedup``: signatures per partition, buckets per LSH band, one cluster task, apply per
   partition;
 - ``per_partition_then_merge`` (shards): one task per partition, then one merge task;
-- ``whole_run`` (tokenizer, train, card): one task.
+- ``whole_run`` (tokenizer, train, card): one task;
+- a stage the config switches off (``off:``): one pass-through task per partition.
 
 Tasks pass run-directory paths and partition names, never documents; the work itself is in
 :mod:`pipeline.steps`. Each step skips work whose fingerprint matches what is already in the run
@@ -35,10 +36,11 @@ from pipeline.ingest.plan import WorkUnit, plan_units
 from pipeline.progress import Progress
 from pipeline.rundir import RunDir
 from pipeline.schema import SCHEMA_VERSION
-from pipeline.stages import StageSpec, stages_until
+from pipeline.stages import StageSpec, stages_until, work_of
 from pipeline.steps import dedup as dedup_steps
 from pipeline.steps.filter import filter_step
 from pipeline.steps.ingest import ingest_step
+from pipeline.steps.passthrough import pass_through_step
 from pipeline.steps.records import RunContext, finish_stage
 
 # Caching is done by the steps against the run directory (fingerprints of inputs + config), so
@@ -69,6 +71,13 @@ def ingest_task(root: str, config: RunConfig, unit: WorkUnit) -> list[dict[str, 
 def filter_task(root: str, config: RunConfig, stage: str, part: str) -> dict[str, Any]:
     summary = filter_step(RunDir(root), config, stage, part)
     get_run_logger().info("[%s] %s", stage, _counts(summary))
+    return summary
+
+
+@task(name="pass-through-partition", **TASK_OPTIONS)
+def pass_through_task(root: str, config: RunConfig, stage: str, part: str) -> dict[str, Any]:
+    summary = pass_through_step(RunDir(root), config, stage, part)
+    get_run_logger().info("[%s] switched off: %s", stage, _counts(summary))
     return summary
 
 
@@ -190,6 +199,13 @@ def _run_filter(root: str, spec: StageSpec, config: RunConfig, parts: list[str],
     return _map(filter_task, root, config, spec.name, parts, label=spec.name)
 
 
+def _run_pass_through(
+    root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str
+) -> Any:
+    """A stage the config switches off: each partition passes through unchanged."""
+    return _map(pass_through_task, root, config, spec.name, parts, label=spec.name)
+
+
 def _run_dedup(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
     """Signatures per partition -> buckets per band -> one cluster step -> apply per partition."""
     _map(dedup_signature_task, root, config, parts, label="dedup signatures")
@@ -215,6 +231,7 @@ WORK: dict[str, Callable[..., Any]] = {
     "ingest": _run_ingest,
     "filter": _run_filter,
     "dedup": _run_dedup,
+    "pass_through": _run_pass_through,
     "per_partition_then_merge": _run_per_partition_then_merge,
     "whole_run": _run_whole,
 }
@@ -263,13 +280,14 @@ def run_chain(
     for spec in specs:
         started = time.perf_counter()
         run.update_manifest(stages={spec.name: {"status": "running"}})
-        if spec.work == "ingest":
+        work = work_of(spec, config.off)
+        if work == "ingest":
             outcome = _run_ingest(root, spec, config, parts, title, only_units)
         else:
-            outcome = WORK[spec.work](root, spec, config, parts, title)
+            outcome = WORK[work](root, spec, config, parts, title)
         if spec.documents:
             summaries: list[dict[str, Any]] = outcome
-            extra = dedup_steps.stage_extra(run, config) if spec.work == "dedup" else None
+            extra = dedup_steps.stage_extra(run, config) if work == "dedup" else None
             seconds = time.perf_counter() - started
             record = finish_stage(
                 run, spec.name, _section_json(spec, config), summaries, seconds, extra

@@ -1,8 +1,9 @@
 """The `gristmill` command: `run` a config through the chain, run the embedded `demo`, `train` a
 model on shards already built, `export` a trained model for `transformers`, `schedule` a config
 as a Prefect deployment, inspect runs (`show`, `stats`, `dropped`, `diff`, `check`; see
-:mod:`flows.commands`), or train a quality classifier (`quality-model train`; see
-:mod:`flows.quality_model`)."""
+:mod:`flows.commands`), train a quality classifier (`quality-model train`; see
+:mod:`flows.quality_model`), or compare variants of the data on tiny models (`ablate`; see
+:mod:`flows.ablate_command`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flows import commands, prefect_env, quality_model, stopping
+from flows import ablate_command, commands, prefect_env, quality_model, stopping
 from flows.console import log_traceback, quiet_console
 
 # Before anything imports Prefect: its embedded server's start-up limit and telemetry off.
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parsers(sub)
     quality_model.add_parser(sub)
+    ablate_command.add_parser(sub)
     sched = sub.add_parser(
         "schedule", help="serve a config as a Prefect deployment with a cron schedule"
     )
@@ -218,6 +220,8 @@ def describe_os_error(error: OSError) -> str:
 
 def _run(args: argparse.Namespace, out: Path) -> int:
     """The command, under the run directory's lock; errors are the caller's to report."""
+    if args.command == ablate_command.COMMAND:
+        return ablate_command.run(args, check_writable)
     if args.command == "train":
         return train_command(args, out)
     if args.command == "export":

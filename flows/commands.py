@@ -21,8 +21,12 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
         return p
 
-    show = with_json(sub.add_parser("show", help="a run's manifest, stage states and funnel"))
-    show.add_argument("run", metavar="RUN", help="run directory")
+    show = with_json(
+        sub.add_parser(
+            "show", help="a run's manifest, stage states and funnel; an ablation's table"
+        )
+    )
+    show.add_argument("run", metavar="RUN", help="run directory or ablation folder")
     stats = with_json(
         sub.add_parser("stats", help="counts by reason and quality signals of a run's stages")
     )
@@ -51,10 +55,13 @@ def add_parsers(sub: Any) -> None:
 
 def inspect(args: argparse.Namespace, write: Callable[[str], None] = print) -> int:
     """Run one inspection command; errors are raised for the caller to report."""
+    from pipeline.ablate import report as ablation
     from pipeline.report import check, diff, dropped, show, stats
 
     command = args.command
-    if command == "show":
+    if command == "show" and ablation.is_ablation(args.run):
+        data, text = ablation.show(args.run), ablation.render_text
+    elif command == "show":
         data, text = show.show(args.run), show.render_show
     elif command == "stats":
         data, text = stats.stats(args.run, args.stage), stats.render_stats

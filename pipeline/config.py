@@ -2,6 +2,7 @@
 
 ```yaml
 sources: [...]        # pipeline.ingest.config.SourceConfig
+off: [...]            # stages switched off (pipeline.stages.SWITCHABLE); default: none
 langid: {...}         # pipeline.langid.config.LangIDConfig
 quality: {...}        # pipeline.quality.config.QualityConfig
 dedup: {...}          # pipeline.dedup.config.DedupConfig
@@ -30,7 +31,7 @@ from pipeline.hashing import stable_hash
 from pipeline.ingest.config import SourceConfig
 from pipeline.ingest.files import SourceError, resolve_source_files
 from pipeline.ingest.formats import FORMATS
-from pipeline.stages import CONFIG_SECTIONS
+from pipeline.stages import CONFIG_SECTIONS, SWITCHABLE
 
 
 class ConfigError(UserFacingError, ValueError):
@@ -49,6 +50,9 @@ class _RunConfigBase(BaseModel):
     sources: list[SourceConfig] = Field(min_length=1)
     #: folder that relative source paths resolve against (the config file's folder)
     base_dir: str = "."
+    #: stages switched off: their documents pass through unchanged (an ablation's variants use
+    #: it). Empty by default: a run does every step.
+    off: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_source_names(self) -> _RunConfigBase:
@@ -56,6 +60,12 @@ class _RunConfigBase(BaseModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        wrong = [stage for stage in self.off if stage not in SWITCHABLE]
+        if wrong:
+            raise ValueError(
+                f"off: {', '.join(wrong)} cannot be switched off; these can: "
+                + ", ".join(SWITCHABLE)
+            )
         unknown = [n for n in self.section("dedup").source_priority if n not in names]
         if unknown:
             raise ValueError(f"dedup.source_priority names unknown sources: {', '.join(unknown)}")

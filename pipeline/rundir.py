@@ -79,6 +79,20 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def link_or_copy(source: Path, path: Path) -> None:
+    """Make ``path`` a hard link of ``source`` (the same bytes, no copy), through a temporary
+    name; a copy where the file system has no hard links. ``source`` is never written to
+    afterwards: every write in a run directory replaces a file, never changes it in place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.link.tmp"
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, path)
+
+
 def atomic_write_json(path: Path, value: Any) -> None:
     atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
 
@@ -222,6 +236,12 @@ class RunDir:
         (its `configs` paths are relative to the run directory)."""
         return self.root / "README.md"
 
+    @property
+    def ablation_dir(self) -> Path:
+        """Where `gristmill ablate --out RUN/ablation` puts an ablation of this run's config;
+        the card shows its report when there is one."""
+        return self.root / "ablation"
+
     def relative(self, path: Path) -> str:
         """``path`` relative to the run directory, as records store it."""
         return path.relative_to(self.root).as_posix()
@@ -287,6 +307,34 @@ class RunDir:
         }
         atomic_write_json(self.marker_path(stage, part), record)
         return Partition(stage, part, fp, kept_sha, result.stats, meta or {})
+
+    def link_partition(
+        self, stage: str, part: str, fp: str, source_stage: str, stats: StageStats
+    ) -> Partition:
+        """Finish ``part`` of ``stage`` as the same documents as ``source_stage``'s (a stage
+        switched off): its kept file a link of the source's, nothing dropped, then the marker."""
+        source = self.read_marker(source_stage, part)
+        stats.check(f"partition {part}")
+        self.marker_path(stage, part).unlink(missing_ok=True)
+        self.dropped_path(stage, part).unlink(missing_ok=True)
+        kept_path = self.kept_path(stage, part)
+        link_or_copy(self.kept_path(source_stage, part), kept_path)
+        record = {
+            "stage": stage,
+            "part": part,
+            "fingerprint": fp,
+            "kept_sha256": source["kept_sha256"],
+            "kept_bytes": kept_path.stat().st_size,
+            "dropped_bytes": None,
+            "stats": stats.to_dict(),
+            "meta": {"passed_through_from": source_stage},
+        }
+        atomic_write_json(self.marker_path(stage, part), record)
+        return Partition(stage, part, fp, source["kept_sha256"], stats, record["meta"])
+
+    def read_marker(self, stage: str, part: str) -> dict[str, Any]:
+        """The completion marker of a finished partition, as written."""
+        return read_json(self.marker_path(stage, part))
 
     def prune(self, stage: str, keep_parts: Iterable[str]) -> list[str]:
         """Remove partitions of ``stage`` that are not in ``keep_parts`` (from earlier configs)."""

@@ -21,6 +21,11 @@ How the flow runs each kind of work (``work``):
 - ``whole_run``: one task over the whole run; ``runs`` names the step function
   ``(ctx) -> summary``.
 
+A stage marked ``can_switch_off`` may be listed in the run config's ``off:`` list: its
+partitions then pass through unchanged (:mod:`pipeline.steps.passthrough`: the upstream file
+linked, not copied, with a marker of its own), so a run without that step, an ablation's
+variant, needs no other change to the flow or to the stages after it.
+
 Steps and classes are named as ``module:attribute`` and imported when the stage runs, so listing
 stages imports neither torch nor the language-ID model.
 """
@@ -60,6 +65,8 @@ class StageSpec:
     runs: str | None = None
     #: ``module:attribute`` of the merge step of a ``per_partition_then_merge`` stage
     merge: str | None = None
+    #: whether the run config's ``off:`` may name this stage (its documents then pass through)
+    can_switch_off: bool = False
 
     @property
     def documents(self) -> bool:
@@ -86,10 +93,22 @@ def _load(stage: str, name: str | None) -> Any:
 STAGE_TABLE: tuple[StageSpec, ...] = (
     StageSpec("ingest", "ingest", "sources", None),
     StageSpec(
-        "langid", "filter", "langid", LangIDConfig, "pipeline.langid.fasttext_lid:LangIDStage"
+        "langid",
+        "filter",
+        "langid",
+        LangIDConfig,
+        "pipeline.langid.fasttext_lid:LangIDStage",
+        can_switch_off=True,
     ),
-    StageSpec("quality", "filter", "quality", QualityConfig, "pipeline.quality.stage:QualityStage"),
-    StageSpec("dedup", "dedup", "dedup", DedupConfig),
+    StageSpec(
+        "quality",
+        "filter",
+        "quality",
+        QualityConfig,
+        "pipeline.quality.stage:QualityStage",
+        can_switch_off=True,
+    ),
+    StageSpec("dedup", "dedup", "dedup", DedupConfig, can_switch_off=True),
     StageSpec(
         "tokenizer", "whole_run", "tokenizer", TokenizerConfig, "pipeline.steps.tokenizer:step"
     ),
@@ -109,6 +128,8 @@ STAGE_TABLE: tuple[StageSpec, ...] = (
 STAGES: tuple[str, ...] = tuple(spec.name for spec in STAGE_TABLE)
 #: The document stages, in order: the data card's funnel.
 DOCUMENT_STAGES: tuple[str, ...] = tuple(spec.name for spec in STAGE_TABLE if spec.documents)
+#: The stages a run config's ``off:`` may switch off (their documents pass through unchanged).
+SWITCHABLE: tuple[str, ...] = tuple(spec.name for spec in STAGE_TABLE if spec.can_switch_off)
 #: The sections a run config may have besides ``sources``, each with its typed model.
 CONFIG_SECTIONS: dict[str, type[BaseModel]] = {
     spec.section: spec.config
@@ -135,6 +156,12 @@ def upstream(name: str) -> str:
         return DOCUMENT_STAGES[index - 1]
     stage(name)  # raises for an unknown name
     return DOCUMENT_STAGES[-1]
+
+
+def work_of(spec: StageSpec, off: list[str] | tuple[str, ...]) -> str:
+    """How the flow runs ``spec`` in a run whose config switches off ``off``: its own kind of
+    work, or ``pass_through`` (one task per partition that passes its documents on)."""
+    return "pass_through" if spec.name in off else spec.work
 
 
 def stages_until(last: str) -> tuple[StageSpec, ...]:

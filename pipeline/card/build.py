@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from pipeline import __version__
 from pipeline.card import plots
+from pipeline.card.ablation import ablation_input, ablation_markdown, ablation_summary
 from pipeline.card.classifier import classifier_markdown, classifier_summary
 from pipeline.card.markup import code_span, escape
 from pipeline.card.metadata import front_matter, render_front_matter
@@ -172,6 +173,9 @@ def build_card(run: RunDir, config: RunConfig, title: str = "gristmill run") -> 
         from pipeline.card.fertility import fertility
 
         card["fertility"] = fertility(run.tokenizer_path, final)
+    summary = ablation_summary(run)
+    if summary:
+        card["ablation"] = summary
     card["plots"] = draw_plots(run, config, card, final)
     card["metadata"] = front_matter(run, config, card, DOCUMENT_STAGES[-1])
     markdown, card_json = run.card_paths
@@ -355,6 +359,8 @@ def render_markdown(card: dict[str, Any], run: RunDir, plot_prefix: str = "") ->
             else "Not trained."
         ),
     )
+    readme_dir = run.card_dir if not plot_prefix else run.root
+    body += ablation_markdown(card.get("ablation"), run, readme_dir)
     metadata = card.get("metadata")
     return (render_front_matter(metadata) if metadata else "") + body
 
@@ -367,8 +373,12 @@ def card_inputs(run: RunDir) -> dict[str, Any]:
     """What the card summarises, without timings (for the card stage's cache fingerprint)."""
     stages = [s for s in STAGES if s != "card"]
     records = {s: run.stage_record(s) for s in stages}
-    return {
+    inputs = {
         stage: {k: v for k, v in record.items() if k not in VOLATILE_FIELDS}
         for stage, record in records.items()
         if record
     }
+    ablation = ablation_input(run)
+    if ablation:
+        inputs["ablation"] = ablation
+    return inputs
