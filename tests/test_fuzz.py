@@ -237,9 +237,16 @@ def test_language_id_on_random_text_accounts_for_every_document(
 
 
 @pytest.fixture(scope="module")
-def quality() -> QualityStage:
+def quality(tmp_path_factory: pytest.TempPathFactory) -> QualityStage:
+    """Every rule set on every kind, the classifier with a small model trained here."""
+    from tests.test_quality_classifier import train
+
+    model = train(tmp_path_factory.mktemp("classifier") / "quality.bin")
     every = list(RULE_SETS)
-    return QualityStage(QualityConfig(suites={kind: every for kind in KINDS}))  # type: ignore[misc]
+    config = QualityConfig.model_validate(
+        {"suites": {kind: every for kind in KINDS}, "classifier": {"model": str(model)}}
+    )
+    return QualityStage(config)
 
 
 @FUZZ
