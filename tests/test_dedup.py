@@ -254,6 +254,17 @@ def test_units_give_the_in_memory_decisions_and_account_for_every_document(
     assert record["clusters"]["clusters"] == 6
 
 
+def test_partitions_with_no_documents_dedup_to_nothing(tmp_path: Path) -> None:
+    """An earlier stage that kept nothing leaves empty partitions: dedup keeps and drops none."""
+    run = write_partitions(tmp_path / "run", {"p-a": [], "p-b": []})
+    summaries = units.run_all(run, DedupConfig(), ["p-a", "p-b"])
+    assert kept_and_dropped(run, ["p-a", "p-b"]) == ([], {})
+    assert all(s["stats"]["docs_in"] == s["stats"]["docs_kept"] == 0 for s in summaries)
+    empty = np.empty((0, 14), np.uint64)
+    a, b = bucket_edges(empty, np.empty(0, np.int64), current=0)
+    assert len(a) == len(b) == 0
+
+
 def test_rerun_skips_every_unit_and_a_new_threshold_only_rebands(
     tmp_path: Path, corpus_parts: dict[str, list[str]]
 ) -> None:

@@ -60,10 +60,10 @@ def bucket_edges(
     Returns ``(a, b)`` int64 arrays with ``a < b``, sorted, so the result does not depend on the
     order of the rows.
     """
-    keys2 = keys.reshape(len(keys), -1)
-    if len(nodes) < 2:
+    if len(nodes) < 2:  # no pair to link (and no rows to reshape when there are none)
         empty = np.empty(0, np.int64)
         return empty, empty
+    keys2 = keys.reshape(len(keys), -1)
     order = np.lexsort((nodes, *keys2.T[::-1]))
     sorted_keys, sorted_nodes = keys2[order], nodes[order].astype(np.int64)
     new_bucket = np.ones(len(order), bool)
