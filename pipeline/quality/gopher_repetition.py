@@ -217,6 +217,8 @@ class GopherRepetition(RuleSet):
 
     def __init__(self, config: GopherRepetitionConfig) -> None:
         self.config = config
+        #: True: when a paragraph or line rule fails, the n-gram signals are left null.
+        self.stop_at_first_failure = False
 
     def signals(self) -> dict[str, pa.DataType]:
         out = {
@@ -242,6 +244,8 @@ class GopherRepetition(RuleSet):
             "gopher_dup_line_frac": fraction(line_repeats, len(lines)),
             "gopher_dup_line_char_frac": fraction(line_chars, size),
         }
+        if self.stop_at_first_failure and self.failures(out):
+            return out
         if doc.n_words < SHORT_DOCUMENT:
             words = doc.lexicon.words
             strings = [words[i] for i in doc.word_ids.tolist()]
