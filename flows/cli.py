@@ -44,9 +44,10 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--runner",
-            default="threads",
-            choices=("threads", "dask"),
-            help="threads: this machine's cores (default); dask: a Dask cluster",
+            default="processes",
+            choices=("processes", "threads", "dask"),
+            help="processes: worker processes, one per core (default); threads: in this "
+            "process; dask: a Dask cluster",
         )
         p.add_argument("--workers", type=int, default=None, help="parallel tasks (default: cores)")
         p.add_argument(
@@ -123,11 +124,11 @@ def execute(
     from prefect import tags
 
     from flows.chain import run_chain
-    from flows.runners import make_task_runner
+    from flows.runners import make_task_runner, step_executor
     from flows.visibility import run_tags
 
     flow_ = run_chain.with_options(task_runner=make_task_runner(runner, workers))
-    with tags(*run_tags(config, until)):
+    with step_executor(runner, workers), tags(*run_tags(config, until)):
         return flow_(config, str(out), until=until, title=title)
 
 

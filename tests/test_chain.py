@@ -122,3 +122,24 @@ def test_card_shows_each_quality_signal_beside_its_threshold(finished_run: dict)
         assert q["p5"] <= q["p25"] <= q["p50"] <= q["p75"] <= q["p95"]
     readme = (run.root / "card" / "README.md").read_text()
     assert "## Quality signals" in readme and "`gopher_" in readme
+
+
+def test_worker_processes_give_the_outputs_of_one_worker(tmp_path: Path, prefect_harness) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "output_digest", Path(__file__).resolve().parents[1] / "bench" / "output_digest.py"
+    )
+    assert spec is not None and spec.loader is not None
+    digest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(digest)
+    corpus = write_corpus(tmp_path / "in")
+    config = write_config(tmp_path / "in", corpus["config"])
+    digests = []
+    for name, runner, workers in (("one", "threads", "1"), ("pool", "processes", "2")):
+        out = tmp_path / name
+        args = ["--until", "dedup", "--runner", runner, "--workers", workers]
+        assert main(["run", "--config", str(config), "--out", str(out), *args]) == 0
+        digests.append(digest.digest_run(out))
+    assert any(key.startswith("dedup/") for key in digests[0])
+    assert digests[0] == digests[1]
