@@ -7,7 +7,9 @@ every document's paragraphs rotated and one word in fifty replaced by a seeded r
 so they are near, not exact, duplicates of their originals (dedup still finds many of them).
 
 ``speed``: each setting (``runner:workers``, e.g. ``processes:1,processes:2,threads:2,dask:2``)
-runs ``gristmill run --until STAGE`` into a fresh run directory, the settings interleaved, each
+runs ``gristmill run --until STAGE`` into a fresh run directory (``datatrove:N``: datatrove
+0.10.1's LanguageFilter and four web filters over the same files, one task per file on ``N``
+processes, with the local lid.176.ftz; datatrove must be importable), the settings interleaved, each
 ``--repeat`` times; reported are the median wall seconds (of the whole command, Prefect's start
 included), the median seconds of each stage (from the run's manifest) and the ratio of each
 setting's wall time to the first setting's.
@@ -23,6 +25,7 @@ process, and the documents dedup kept.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import random
 import re
@@ -110,6 +113,53 @@ def run_once(config: Path, out: Path, until: str, extra: list[str]) -> dict:
     return {"wall": wall, "rss_mb": rss / 1024, "stages": stages, "counts": kept}
 
 
+DATATROVE_SCRIPT = """
+import sys
+import datatrove.utils.lid
+datatrove.utils.lid.cached_asset_path_or_download = lambda *a, **k: sys.argv[3]  # no download
+from datatrove.executor import LocalPipelineExecutor
+from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter,
+    GopherQualityFilter, GopherRepetitionFilter, LanguageFilter)
+from datatrove.pipeline.readers import JsonlReader
+from datatrove.pipeline.writers import JsonlWriter
+if __name__ == "__main__":
+    source, out, _, workers, tasks = sys.argv[1:6]
+    steps = [JsonlReader(source, glob_pattern="part-*.jsonl"), LanguageFilter(languages=["en"]),
+        GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(), FineWebQualityFilter(),
+        JsonlWriter(out + "/kept")]
+    LocalPipelineExecutor(steps, tasks=int(tasks), workers=int(workers),
+        logging_dir=out + "/logs").run()
+"""
+
+
+def run_datatrove(source: Path, out: Path, workers: int, tasks: int) -> dict:
+    """datatrove's filtering chain (language ID + the four web filters) over the same files,
+    ``tasks`` tasks on ``workers`` processes; wall seconds of the whole command."""
+    from pipeline.langid.model import resolve_model_path
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    script = out / "chain.py"
+    script.write_text(DATATROVE_SCRIPT, encoding="utf-8")
+    model = str(resolve_model_path(None))
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(script), str(source), str(out), model, str(workers), str(tasks)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    if proc.returncode:
+        raise SystemExit(f"datatrove failed:\n{proc.stderr[-3000:]}")
+    kept = 0
+    for path in (out / "kept").glob("*.jsonl*"):
+        with gzip.open(path, "rt") as handle:
+            kept += sum(1 for _ in handle)
+    return {"wall": wall, "rss_mb": 0.0, "stages": {}, "counts": {"docs_kept": kept}}
+
+
 def speed(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix="gristmill-workers-"))
     config = write_corpus(folder / "in", args.size, args.files, args.data)
@@ -117,6 +167,12 @@ def speed(args: argparse.Namespace) -> None:
     results: dict[str, list[dict]] = {f"{r}:{w}": [] for r, w in settings}
     for _ in range(args.repeat):
         for runner, workers in settings:
+            if runner == "datatrove":
+                tasks = args.files
+                result = run_datatrove(config.parent, folder / "dt", int(workers), tasks)
+                results[f"{runner}:{workers}"].append(result)
+                print(f"{runner}:{workers} {result['wall']:.1f} s", flush=True)
+                continue
             extra = ["--runner", runner, "--workers", workers]
             result = run_once(config, folder / "run", args.until, extra)
             results[f"{runner}:{workers}"].append(result)
@@ -128,7 +184,10 @@ def speed(args: argparse.Namespace) -> None:
     print("|---|---:|---:|" + "---:|" * len(stages) + "---:|")
     for name, runs in results.items():
         wall = statistics.median(r["wall"] for r in runs)
-        cells = [f"{statistics.median(r['stages'][s] for r in runs):.1f}" for s in stages]
+        cells = [
+            f"{statistics.median(r['stages'][s] for r in runs):.1f}" if runs[0]["stages"] else "-"
+            for s in stages
+        ]
         kept = runs[0]["counts"]["docs_kept"]
         print(f"| {name} | {wall:.1f} | {first / wall:.2f} | " + " | ".join(cells) + f" | {kept} |")
     shutil.rmtree(folder, ignore_errors=True)

@@ -143,3 +143,27 @@ def test_worker_processes_give_the_outputs_of_one_worker(tmp_path: Path, prefect
         digests.append(digest.digest_run(out))
     assert any(key.startswith("dedup/") for key in digests[0])
     assert digests[0] == digests[1]
+
+
+def test_an_up_to_date_run_is_found_without_prefect_and_a_changed_input_is_not(
+    tmp_path: Path, prefect_harness
+) -> None:
+    from pipeline.config import load_config
+    from pipeline.uptodate import finished_results
+
+    corpus = write_corpus(tmp_path / "in")
+    config_path = write_config(tmp_path / "in", corpus["config"])
+    out = tmp_path / "run"
+    args = ["run", "--config", str(config_path), "--out", str(out), "--until", "langid"]
+    assert main([*args, "--runner", "threads"]) == 0
+    run = RunDir(out)
+    config = load_config(config_path)
+    done = finished_results(config, run, "langid")
+    assert done is not None and set(done) == {"ingest", "langid"}
+    assert done["langid"]["counts"] == run.stage_record("langid")["counts"]
+    assert finished_results(config, run, "quality") is None  # a stage not run yet
+    other = config.model_copy(update={"langid": config.langid.model_copy(update={"keep": "all"})})
+    assert finished_results(other, run, "langid") is None  # another config
+    with (tmp_path / "in" / "web.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"text": "A new document arrives."}) + "\n")
+    assert finished_results(config, run, "langid") is None  # an input changed
