@@ -8,14 +8,16 @@ function over run-directory paths -- goes through :func:`run_step` to the run's 
 - ``processes`` (default): a pool of ``workers`` processes (default: one per core), started once
   per run. Each imports only ``pipeline`` (never Prefect, so never a Prefect server of its own)
   and keeps what it loads -- the fastText model, the word-split cache -- for every step it runs.
-  Measured on 2 cores (``bench/RESULTS.md``): ``--workers 2`` runs the filtering stages close
-  to twice as fast as ``--workers 1``.
-- ``threads``: the steps run in the task threads. Language ID, the quality rules and the MinHash
-  kernel are Python and numpy under the GIL for most of their time: measured, 2 threads are no
-  faster than 1 on them, so this runner mostly helps I/O-bound stages.
+- ``threads``: the steps run in the task threads of the flow's process.
 - ``dask``: the steps are submitted to a Dask cluster -- a local one of ``workers`` processes,
   or the scheduler named by ``GRISTMILL_DASK_ADDRESS`` -- whose workers, like the pool's, run
   the plain functions only.
+
+Measured on a shared 2-core machine (``bench/workers_speed.py``, 15 MB, langid + quality,
+medians of 2, ``bench/RESULTS.md``): ``processes`` with 2 workers took 1.97x less time in each
+of langid and quality than with 1 (1.64x less wall time, Prefect's start included); ``threads``
+with 2 workers was about as fast as ``processes`` with 2 in that run (langid 3.2 s in both,
+quality 5.2 s against 6.7 s); ``dask`` with 2 workers was the slowest of the three at 2 workers.
 """
 
 from __future__ import annotations
