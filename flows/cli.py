@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--workers", type=int, default=None, help="parallel tasks (default: cores)")
         p.add_argument(
+            "--recheck",
+            action="store_true",
+            help="go through the flow even when the run looks up to date (every step then "
+            "checks its own outputs)",
+        )
+        p.add_argument(
             "--wait",
             type=float,
             default=0.0,
@@ -208,7 +214,7 @@ def _run(args: argparse.Namespace, out: Path) -> int:
         print(f"gristmill: {len(config.sources)} sources from {config_path}; writing to {out}")
         from pipeline.uptodate import finished_results
 
-        done = finished_results(config, RunDir(out), args.until)
+        done = None if args.recheck else finished_results(config, RunDir(out), args.until)
         if done is not None:  # answered without starting Prefect
             stages = {name: {"status": "done", "skipped": True, "seconds": 0.0} for name in done}
             RunDir(out).update_manifest(stages=stages)
