@@ -13,11 +13,11 @@ function over run-directory paths -- goes through :func:`run_step` to the run's 
   or the scheduler named by ``GRISTMILL_DASK_ADDRESS`` -- whose workers, like the pool's, run
   the plain functions only.
 
-Measured on a shared 2-core machine (``bench/workers_speed.py``, 15 MB, langid + quality,
-medians of 2, ``bench/RESULTS.md``): ``processes`` with 2 workers took 1.97x less time in each
-of langid and quality than with 1 (1.64x less wall time, Prefect's start included); ``threads``
-with 2 workers was about as fast as ``processes`` with 2 in that run (langid 3.2 s in both,
-quality 5.2 s against 6.7 s); ``dask`` with 2 workers was the slowest of the three at 2 workers.
+Measured on a shared 2-core machine with other work running (``bench/workers_speed.py``, 15 MB,
+``bench/RESULTS.md``): in one run ``processes`` with 2 workers took 1.97x less time in each of
+langid and quality than with 1, and ``threads`` with 2 was about as fast; in a second run, with
+less free CPU, 2 workers were 1.0-1.6x faster than 1 in either mode. ``dask`` with 2 workers was
+slower than both at 2 workers. Outputs were identical at every setting.
 """
 
 from __future__ import annotations
