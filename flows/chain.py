@@ -12,9 +12,10 @@ the kind of work it declares:
 - a stage the config switches off (``off:``): one pass-through task per partition.
 
 Tasks pass run-directory paths and partition names, never documents; the work itself is in
-:mod:`pipeline.steps`. Each step skips work whose fingerprint matches what is already in the run
-directory, so a re-run over the same inputs does nothing and a re-run over new inputs does only
-the new work.
+:mod:`pipeline.steps`, and the per-unit steps go through :func:`flows.runners.run_step` to the
+run's worker processes (or Dask workers), which run the plain functions without Prefect. Each
+step skips work whose fingerprint matches what is already in the run directory, so a re-run
+over the same inputs does nothing and a re-run over new inputs does only the new work.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import visibility
+from flows.runners import run_step
 from pipeline import __version__
 from pipeline.config import RunConfig
 from pipeline.hashing import stable_hash
@@ -36,7 +38,7 @@ from pipeline.ingest.plan import WorkUnit, plan_units
 from pipeline.progress import Progress
 from pipeline.rundir import RunDir
 from pipeline.schema import SCHEMA_VERSION
-from pipeline.stages import StageSpec, stages_until, work_of
+from pipeline.stages import StageSpec, run_partition_unit, stages_until, work_of
 from pipeline.steps import dedup as dedup_steps
 from pipeline.steps.filter import filter_step
 from pipeline.steps.ingest import ingest_step
@@ -61,7 +63,7 @@ def _counts(summary: dict[str, Any]) -> str:
 
 @task(name="ingest-unit", **TASK_OPTIONS)
 def ingest_task(root: str, config: RunConfig, unit: WorkUnit) -> list[dict[str, Any]]:
-    summaries = ingest_step(RunDir(root), config, unit)
+    summaries = run_step(ingest_step, RunDir(root), config, unit)
     for summary in summaries:
         get_run_logger().info("[ingest] %s (%s)", _counts(summary), unit.rel_path)
     return summaries
@@ -69,7 +71,7 @@ def ingest_task(root: str, config: RunConfig, unit: WorkUnit) -> list[dict[str, 
 
 @task(name="filter-partition", **TASK_OPTIONS)
 def filter_task(root: str, config: RunConfig, stage: str, part: str) -> dict[str, Any]:
-    summary = filter_step(RunDir(root), config, stage, part)
+    summary = run_step(filter_step, RunDir(root), config, stage, part)
     get_run_logger().info("[%s] %s", stage, _counts(summary))
     return summary
 
@@ -83,12 +85,12 @@ def pass_through_task(root: str, config: RunConfig, stage: str, part: str) -> di
 
 @task(name="dedup-signatures", **TASK_OPTIONS)
 def dedup_signature_task(root: str, config: RunConfig, part: str) -> dict[str, Any]:
-    return dedup_steps.signature_step(RunDir(root), config, part)
+    return run_step(dedup_steps.signature_step, RunDir(root), config, part)
 
 
 @task(name="dedup-bucket", **TASK_OPTIONS)
 def dedup_bucket_task(root: str, config: RunConfig, parts: list[str], key: str) -> dict[str, Any]:
-    return dedup_steps.bucket_step(RunDir(root), config, parts, key)
+    return run_step(dedup_steps.bucket_step, RunDir(root), config, parts, key)
 
 
 @task(name="dedup-cluster", **TASK_OPTIONS)
@@ -107,16 +109,14 @@ def dedup_cluster_task(root: str, config: RunConfig, parts: list[str]) -> dict[s
 
 @task(name="dedup-apply", **TASK_OPTIONS)
 def dedup_apply_task(root: str, config: RunConfig, part: str) -> dict[str, Any]:
-    summary = dedup_steps.apply_step(RunDir(root), config, part)
+    summary = run_step(dedup_steps.apply_step, RunDir(root), config, part)
     get_run_logger().info("[dedup] %s", _counts(summary))
     return summary
 
 
 @task(name="partition-unit", **TASK_OPTIONS)
 def partition_task(root: str, config: RunConfig, stage: str, part: str) -> dict[str, Any]:
-    from pipeline.stages import stage as stage_spec
-
-    return stage_spec(stage).load()(RunDir(root), config, part)
+    return run_step(run_partition_unit, root, config, stage, part)
 
 
 @task(name="merge-partitions", **TASK_OPTIONS)

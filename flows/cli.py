@@ -47,11 +47,18 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument(
             "--runner",
-            default="threads",
-            choices=("threads", "dask"),
-            help="threads: this machine's cores (default); dask: a Dask cluster",
+            default="processes",
+            choices=("processes", "threads", "dask"),
+            help="processes: worker processes, one per core (default); threads: in this "
+            "process; dask: a Dask cluster",
         )
         p.add_argument("--workers", type=int, default=None, help="parallel tasks (default: cores)")
+        p.add_argument(
+            "--recheck",
+            action="store_true",
+            help="go through the flow even when the run looks up to date (every step then "
+            "checks its own outputs)",
+        )
         p.add_argument(
             "--wait",
             type=float,
@@ -151,11 +158,11 @@ def execute(
     from prefect import tags
 
     from flows.chain import run_chain
-    from flows.runners import make_task_runner
+    from flows.runners import make_task_runner, step_executor
     from flows.visibility import run_tags
 
     flow_ = run_chain.with_options(task_runner=make_task_runner(runner, workers))
-    with tags(*run_tags(config, until)):
+    with step_executor(runner, workers), tags(*run_tags(config, until)):
         return flow_(config, str(out), until=until, title=title)
 
 
@@ -237,6 +244,15 @@ def _run(args: argparse.Namespace, out: Path) -> int:
             title = "gristmill demo (embedded default corpus)"
             config = load_config(config_path)
         print(f"gristmill: {len(config.sources)} sources from {config_path}; writing to {out}")
+        from pipeline.uptodate import finished_results
+
+        done = None if args.recheck else finished_results(config, RunDir(out), args.until)
+        if done is not None:  # answered without starting Prefect
+            stages = {name: {"status": "done", "skipped": True, "seconds": 0.0} for name in done}
+            RunDir(out).update_manifest(stages=stages)
+            print("gristmill: up to date (same config, inputs and gristmill version)")
+            report(out, done)
+            return 0
         from flows.chain import run_chain  # noqa: F401  (sets up Prefect's logging)
 
         undo_console = quiet_console(RunDir(out).log_path)

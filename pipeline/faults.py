@@ -41,6 +41,7 @@ _target: tuple[str, int] | None = None
 _read = False
 _hits: dict[str, int] = {}
 _lock = threading.Lock()
+_parent: int | None = None  # a worker process's run process, killed with it
 
 
 def _parse(value: str) -> tuple[str, int] | None:
@@ -64,7 +65,16 @@ def fault_point(name: str) -> None:
         _hits[name] = _hits.get(name, 0) + 1
         hit = _hits[name] == _target[1]
     if hit:
+        if _parent is not None:
+            os.kill(_parent, signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def take_parent_along() -> None:
+    """Make a fault point in this (worker) process kill its parent (the run) first, so a fault
+    ends the whole run as it would in a single process."""
+    global _parent
+    _parent = os.getppid()
 
 
 def reset() -> None:

@@ -146,6 +146,14 @@ def stage(name: str) -> StageSpec:
     raise KeyError(f"unknown stage {name!r}; stages are: {', '.join(STAGES)}")
 
 
+def run_partition_unit(root: str, config: Any, name: str, part: str) -> Any:
+    """The per-partition unit of stage ``name`` (a ``per_partition_then_merge`` stage) on one
+    partition of run directory ``root`` (a plain function, so a worker process can run it)."""
+    from pipeline.rundir import RunDir
+
+    return stage(name).load()(RunDir(root), config, part)
+
+
 def upstream(name: str) -> str:
     """The document stage whose kept partitions stage ``name`` reads: the one before it among
     the document stages; for a whole-run stage, the last document stage."""

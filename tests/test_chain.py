@@ -122,3 +122,48 @@ def test_card_shows_each_quality_signal_beside_its_threshold(finished_run: dict)
         assert q["p5"] <= q["p25"] <= q["p50"] <= q["p75"] <= q["p95"]
     readme = (run.root / "card" / "README.md").read_text()
     assert "## Quality signals" in readme and "`gopher_" in readme
+
+
+def test_worker_processes_give_the_outputs_of_one_worker(tmp_path: Path, prefect_harness) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "output_digest", Path(__file__).resolve().parents[1] / "bench" / "output_digest.py"
+    )
+    assert spec is not None and spec.loader is not None
+    digest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(digest)
+    corpus = write_corpus(tmp_path / "in")
+    config = write_config(tmp_path / "in", corpus["config"])
+    digests = []
+    for name, runner, workers in (("one", "threads", "1"), ("pool", "processes", "2")):
+        out = tmp_path / name
+        args = ["--until", "dedup", "--runner", runner, "--workers", workers]
+        assert main(["run", "--config", str(config), "--out", str(out), *args]) == 0
+        digests.append(digest.digest_run(out))
+    assert any(key.startswith("dedup/") for key in digests[0])
+    assert digests[0] == digests[1]
+
+
+def test_an_up_to_date_run_is_found_without_prefect_and_a_changed_input_is_not(
+    tmp_path: Path, prefect_harness
+) -> None:
+    from pipeline.config import load_config
+    from pipeline.uptodate import finished_results
+
+    corpus = write_corpus(tmp_path / "in")
+    config_path = write_config(tmp_path / "in", corpus["config"])
+    out = tmp_path / "run"
+    args = ["run", "--config", str(config_path), "--out", str(out), "--until", "langid"]
+    assert main([*args, "--runner", "threads"]) == 0
+    run = RunDir(out)
+    config = load_config(config_path)
+    done = finished_results(config, run, "langid")
+    assert done is not None and set(done) == {"ingest", "langid"}
+    assert done["langid"]["counts"] == run.stage_record("langid")["counts"]
+    assert finished_results(config, run, "quality") is None  # a stage not run yet
+    other = config.model_copy(update={"langid": config.langid.model_copy(update={"keep": "all"})})
+    assert finished_results(other, run, "langid") is None  # another config
+    with (tmp_path / "in" / "web.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"text": "A new document arrives."}) + "\n")
+    assert finished_results(config, run, "langid") is None  # an input changed

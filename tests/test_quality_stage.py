@@ -75,6 +75,23 @@ def test_keep_all_flags_and_lists_reasons_without_dropping() -> None:
     assert reasons[0] == [] and reasons[1][0] in result.stats.flagged
 
 
+def test_stopping_at_the_first_failure_keeps_the_decisions_and_nulls_later_signals() -> None:
+    repeated = "\n\n".join([PARAGRAPHS[0]] * 4)  # fails the repetition rules first
+    table = docs([prose(4), JUNK, repeated])
+    full = QualityStage(QualityConfig())(table)
+    fast = QualityStage(QualityConfig(stop_at_first_failure=True))(table)
+    assert fast.kept.equals(full.kept)
+    assert fast.dropped.column("reason").equals(full.dropped.column("reason"))
+    rows = {r["text"]: r for r in fast.dropped.to_pylist()}
+    assert rows[repeated]["reason"] == "gopher_dup_para_frac"
+    assert rows[repeated]["gopher_top_2gram_char_frac"] is None  # n-grams never measured
+    assert rows[repeated]["gopher_words"] is None and rows[repeated]["c4_sentences"] is None
+    assert rows[JUNK]["gopher_top_2gram_char_frac"] is not None  # its failing rule set
+    assert rows[JUNK]["gopher_words"] is None and rows[JUNK]["c4_sentences"] is None
+    every = {r["text"]: r["reasons"] for r in full.dropped.to_pylist()}[JUNK]
+    assert every[: len(rows[JUNK]["reasons"])] == rows[JUNK]["reasons"] != every
+
+
 def test_suites_are_configured_per_kind_and_overridden_per_source() -> None:
     config = QualityConfig(
         suites={"web": ["c4"]}, per_source={"forum": {"suite": ["gopher_quality"]}}

@@ -3,6 +3,7 @@
 ```yaml
 quality:
   keep: filter                       # or `all`: measure and flag, drop nothing
+  stop_at_first_failure: false       # true: stop measuring a document at its first failing rule
   suites:                            # which rule sets run on which kind of document, in order
     web: [gopher_repetition, gopher_quality, c4, fineweb]
     book: [books]
@@ -271,6 +272,12 @@ class QualityConfig(_Section):
     """Which rule sets run on which documents, and every threshold."""
 
     keep: KeepMode = "filter"
+    # Off: every signal of every rule set in a document's suite is measured, so the columns are
+    # complete (for the card, `stats` and `refilter`). On: a document is measured only up to the
+    # first rule set it fails (and the repetition rules stop before their n-grams when a
+    # paragraph or line rule fails): the same `reason`, faster, but the later signals are null
+    # and `reasons` lists only the failures found before the stop.
+    stop_at_first_failure: bool = False
     suites: dict[Kind, list[RuleSetName]] = Field(default_factory=_default_suites)
     per_source: dict[str, SourceQualityConfig] = Field(default_factory=dict)
     pii: PIIConfig = PIIConfig()

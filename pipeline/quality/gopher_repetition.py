@@ -9,11 +9,13 @@ the "top n-gram" fraction and without separator for the "duplicated n-grams" fra
 greedy scan skips the n words of each repeat it counts. Every fraction of characters is of the
 whole text's length.
 
-The n-grams of a long document are compared by a polynomial content hash (mod 2**64) that
-combines word hashes exactly as their strings concatenate, computed with numpy over the whole
-document at once; only positions whose n-gram occurs more than once are walked in Python. A
-short document (under ``SHORT_DOCUMENT`` words, where numpy's per-call cost dominates) is
-measured on the joined strings themselves.
+The words come from the document's one shared split (:class:`DocumentView`), as ids whose
+content hashes the lexicon keeps. The n-grams of a long document are compared by a polynomial
+content hash (mod 2**64) that combines word hashes exactly as their strings concatenate; one
+compiled pass (:func:`ngram_chars`) computes every n-gram size's hashes, counts them in an
+open-addressing hash table (no sort) and runs the greedy duplicate scan, releasing the GIL. The
+same fractions computed on the joined strings themselves (what ``SHORT_DOCUMENT`` selects) are
+the reference the hash pass is tested against.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import re
 from collections import Counter
 from typing import Any, ClassVar
 
+import numba
 import numpy as np
 import pyarrow as pa
 
@@ -29,62 +32,159 @@ from pipeline.quality.config import GopherRepetitionConfig
 from pipeline.quality.rules import DocumentView, Rule, RuleSet, fraction
 from pipeline.quality.words import HASH_BASE, SPACE_CODE
 
-#: Below this many words the n-gram fractions are computed on strings, not hashes.
-SHORT_DOCUMENT = 128
+#: Below this many words the n-gram fractions are computed on strings, not hashes. 0: the
+#: compiled hash pass measured the sample documents fastest with no string path at all (128, 32
+#: and 0 words: 11.2, 8.4 and 6.3 s, bench/RESULTS.md); the string path stays as the reference
+#: the tests compare the hash pass with.
+SHORT_DOCUMENT = 0
 _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
-_LINE_BREAKS = re.compile(r"\n+")
 _BASE = np.uint64(HASH_BASE)
 _SPACE = np.uint64(SPACE_CODE)
 
 
 def find_duplicates(items: list[str]) -> tuple[int, int]:
     """(repeats, characters in repeats): every occurrence after an item's first."""
-    seen: set[str] = set()
-    repeats = chars = 0
-    for item in items:
-        if item in seen:
-            repeats += 1
-            chars += len(item)
+    counts = Counter(items)
+    if len(counts) == len(items):
+        return 0, 0
+    chars = sum(len(item) * (count - 1) for item, count in counts.items() if count > 1)
+    return len(items) - len(counts), chars
+
+
+def split_lines(text: str) -> list[str]:
+    """``text`` split at runs of newlines (as ``re.split(r"\\n+", text)``: an empty first or
+    last item where it starts or ends with one)."""
+    parts = text.split("\n")
+    if len(parts) <= 2 or "" not in parts:
+        return parts
+    return [parts[0], *filter(None, parts[1:-1]), parts[-1]]
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: spreads a key's high bits to a slot
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(slot of each position, count of each slot): equal keys share a slot of an
+    open-addressing hash table (linear probing, at most half full)."""
+    size = len(keys)
+    bits = 3
+    while (1 << bits) < 2 * size:
+        bits += 1
+    mask = (1 << bits) - 1
+    shift = np.uint64(64 - bits)
+    table = np.zeros(1 << bits, dtype=np.uint64)
+    used = np.zeros(1 << bits, dtype=np.bool_)
+    counts = np.zeros(1 << bits, dtype=np.int64)
+    slots = np.empty(size, dtype=np.int64)
+    for i in range(size):
+        key = keys[i]
+        slot = np.int64((key * _MIX) >> shift)
+        while used[slot] and table[slot] != key:
+            slot = (slot + 1) & mask
+        if not used[slot]:
+            used[slot] = True
+            table[slot] = key
+        counts[slot] += 1
+        slots[i] = slot
+    return slots, counts
+
+
+@numba.njit(cache=True, nogil=True)
+def _top_chars(keys: np.ndarray, n: int, offsets: np.ndarray) -> int:
+    if len(keys) == 0:
+        return 0
+    slots, counts = _count_keys(keys)
+    top = counts.max()
+    for i in range(len(keys)):  # ties: the n-gram seen first
+        if counts[slots[i]] == top:
+            return (offsets[i + n] - offsets[i] + n - 1) * top
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _duplicated_chars(keys: np.ndarray, n: int, offsets: np.ndarray) -> int:
+    if len(keys) == 0:
+        return 0
+    slots, counts = _count_keys(keys)
+    seen = np.zeros(len(counts), dtype=np.bool_)
+    total = 0
+    resume = 0
+    for i in range(len(keys)):
+        if i < resume or counts[slots[i]] < 2:  # an n-gram seen once is never a repeat
+            continue
+        if seen[slots[i]]:
+            total += offsets[i + n] - offsets[i]
+            resume = i + n
         else:
-            seen.add(item)
-    return repeats, chars
+            seen[slots[i]] = True
+    return total
 
 
 def top_ngram_chars(hashes: np.ndarray, n: int, offsets: np.ndarray) -> int:
     """Characters of the most frequent n-gram (space-joined) times its count; ties go to the
     n-gram seen first. ``hashes[i]`` identifies the n-gram starting at word ``i``."""
-    if len(hashes) == 0:
-        return 0
-    _, first, counts = np.unique(hashes, return_index=True, return_counts=True)
-    top = counts.max()
-    start = int(first[counts == top].min())
-    length = int(offsets[start + n] - offsets[start]) + n - 1
-    return length * int(top)
+    return int(_top_chars(np.ascontiguousarray(hashes, np.uint64), n, offsets.astype(np.int64)))
 
 
 def duplicated_ngram_chars(hashes: np.ndarray, n: int, offsets: np.ndarray) -> int:
     """Characters in repeated n-grams (unseparated), scanning left to right: a repeat adds its
     characters and the scan jumps past its n words; anything else is remembered and the scan
     moves one word on."""
-    if len(hashes) == 0:
-        return 0
-    _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
-    repeated = np.flatnonzero(counts[inverse] > 1)
-    if len(repeated) == 0:
-        return 0
-    keys = inverse[repeated].tolist()
-    seen: set[int] = set()
-    total = 0
-    resume = 0
-    for position, key in zip(repeated.tolist(), keys, strict=True):
-        if position < resume:
-            continue
-        if key in seen:
-            total += int(offsets[position + n] - offsets[position])
-            resume = position + n
-        else:
-            seen.add(key)
-    return total
+    return int(
+        _duplicated_chars(np.ascontiguousarray(hashes, np.uint64), n, offsets.astype(np.int64))
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _ngram_chars(
+    word_hash: np.ndarray,
+    power: np.ndarray,
+    offsets: np.ndarray,
+    top_ns: np.ndarray,
+    dup_ns: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    size = len(word_hash)
+    top_out = np.zeros(len(top_ns), dtype=np.int64)
+    dup_out = np.zeros(len(dup_ns), dtype=np.int64)
+    spaced = word_hash.copy()  # spaced[i]: the space-joined n-gram at word i, for the n so far
+    joined = word_hash.copy()  # joined[i]: the same words concatenated
+    largest = max(top_ns.max() if len(top_ns) else 1, dup_ns.max() if len(dup_ns) else 1)
+    for n in range(1, largest + 1):
+        count = size - n + 1
+        if count <= 0:
+            break
+        if n > 1:
+            for i in range(count):
+                tail_hash = word_hash[i + n - 1]
+                tail_power = power[i + n - 1]
+                spaced[i] = (spaced[i] * _BASE + _SPACE) * tail_power + tail_hash
+                joined[i] = joined[i] * tail_power + tail_hash
+        for k in range(len(top_ns)):
+            if top_ns[k] == n:
+                top_out[k] = _top_chars(spaced[:count], n, offsets)
+        for k in range(len(dup_ns)):
+            if dup_ns[k] == n:
+                dup_out[k] = _duplicated_chars(joined[:count], n, offsets)
+    return top_out, dup_out
+
+
+def ngram_chars(
+    word_hash: np.ndarray, power: np.ndarray, lengths: np.ndarray, top: list[int], dup: list[int]
+) -> tuple[list[int], list[int]]:
+    """Every n-gram fraction's numerator in one compiled pass over a document's words (content
+    hash, ``HASH_BASE ** length`` and length of each): the top n-gram characters for each size
+    in ``top``, the duplicated n-gram characters for each size in ``dup``."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    top_out, dup_out = _ngram_chars(
+        np.ascontiguousarray(word_hash, np.uint64),
+        np.ascontiguousarray(power, np.uint64),
+        offsets,
+        np.asarray(top, dtype=np.int64),
+        np.asarray(dup, dtype=np.int64),
+    )
+    return top_out.tolist(), dup_out.tolist()
 
 
 def _top_ngram_chars_of_strings(words: list[str], n: int) -> int:
@@ -119,6 +219,8 @@ class GopherRepetition(RuleSet):
 
     def __init__(self, config: GopherRepetitionConfig) -> None:
         self.config = config
+        #: True: when a paragraph or line rule fails, the n-gram signals are left null.
+        self.stop_at_first_failure = False
 
     def signals(self) -> dict[str, pa.DataType]:
         out = {
@@ -136,7 +238,7 @@ class GopherRepetition(RuleSet):
         size = len(text)
         paragraphs = _PARAGRAPH_BREAK.split(text.strip())
         para_repeats, para_chars = find_duplicates(paragraphs)
-        lines = _LINE_BREAKS.split(text)
+        lines = split_lines(text)
         line_repeats, line_chars = find_duplicates(lines)
         out: dict[str, Any] = {
             "gopher_dup_para_frac": fraction(para_repeats, len(paragraphs)),
@@ -144,6 +246,8 @@ class GopherRepetition(RuleSet):
             "gopher_dup_line_frac": fraction(line_repeats, len(lines)),
             "gopher_dup_line_char_frac": fraction(line_chars, size),
         }
+        if self.stop_at_first_failure and self.failures(out):
+            return out
         split = doc.words(self.config.words)
         if split.count < SHORT_DOCUMENT:
             words = doc.lexicon.words
@@ -158,36 +262,12 @@ class GopherRepetition(RuleSet):
                 )
             return out
         attrs = split.attrs
-        word_hash, power = attrs["hash"], attrs["power"]
-        offsets = np.concatenate([[0], np.cumsum(attrs["length"])])
-        top = self.config.top_n_grams
-        dup = self.config.dup_n_grams
-        spaced = joined = word_hash  # hashes of the 1-grams
-        for n in range(2, max([*top, *dup, 1]) + 1):
-            if len(word_hash) < n:
-                spaced = joined = word_hash[:0]
-            else:
-                tail_hash, tail_power = word_hash[n - 1 :], power[n - 1 :]
-                if n <= max(top, default=0):
-                    spaced = (spaced[:-1] * _BASE + _SPACE) * tail_power + tail_hash
-                if n <= max(dup, default=0):
-                    joined = joined[:-1] * tail_power + tail_hash
-            if n in top:
-                out[f"gopher_top_{n}gram_char_frac"] = fraction(
-                    top_ngram_chars(spaced, n, offsets), size
-                )
-            if n in dup:
-                out[f"gopher_dup_{n}gram_char_frac"] = fraction(
-                    duplicated_ngram_chars(joined, n, offsets), size
-                )
-        if 1 in top:
-            out["gopher_top_1gram_char_frac"] = fraction(
-                top_ngram_chars(word_hash, 1, offsets), size
-            )
-        if 1 in dup:
-            out["gopher_dup_1gram_char_frac"] = fraction(
-                duplicated_ngram_chars(word_hash, 1, offsets), size
-            )
+        top, dup = list(self.config.top_n_grams), list(self.config.dup_n_grams)
+        top_chars, dup_chars = ngram_chars(attrs["hash"], attrs["power"], attrs["length"], top, dup)
+        for n, chars in zip(top, top_chars, strict=True):
+            out[f"gopher_top_{n}gram_char_frac"] = fraction(chars, size)
+        for n, chars in zip(dup, dup_chars, strict=True):
+            out[f"gopher_dup_{n}gram_char_frac"] = fraction(chars, size)
         return out
 
     def rules(self) -> list[Rule]:

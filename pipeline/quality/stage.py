@@ -8,7 +8,9 @@ every rule set reads the same split. Every signal of every rule set in any suite
 with other thresholds from the columns alone (:func:`refilter`); the `classifier` rule set's
 ``quality_score`` is such a column too, so a new threshold or percentile needs no rescoring. A
 document whose text is blank is dropped as ``empty``. Dropped documents carry ``reason`` (the
-first failing rule) and ``reasons`` (every failing rule, in suite order).
+first failing rule) and ``reasons`` (every failing rule, in suite order). With
+``stop_at_first_failure`` a document is measured only up to the rule set it first fails: the
+same ``reason``, the later signals null.
 """
 
 from __future__ import annotations
@@ -47,7 +49,11 @@ def build_rule_sets(config: QualityConfig) -> dict[str, RuleSet]:
     """Every rule set any suite (or source override) names, configured, in a stable order."""
     named = {name for suite in config.suites.values() for name in suite}
     named |= {name for source in config.per_source.values() for name in source.suite or []}
-    return {name: cls(getattr(config, name)) for name, cls in RULE_SETS.items() if name in named}
+    out = {name: cls(getattr(config, name)) for name, cls in RULE_SETS.items() if name in named}
+    repetition = out.get(GopherRepetition.name)
+    if isinstance(repetition, GopherRepetition):
+        repetition.stop_at_first_failure = config.stop_at_first_failure
+    return out
 
 
 class QualityStage(FilterStage):
@@ -81,8 +87,13 @@ class QualityStage(FilterStage):
         words = lexicon()
         words.maybe_reset()
         view = DocumentView(text, words, lang, path, self.config.words_for(source))
+        stop = self.config.stop_at_first_failure
         for name in self.config.suite_for(kind, source):
-            out |= self.rule_sets[name].measure(view)
+            rule_set = self.rule_sets[name]
+            signals = rule_set.measure(view)
+            out |= signals
+            if stop and rule_set.failures(signals):
+                break  # the later rule sets' signals stay null
         return out
 
     def annotate(self, table: pa.Table) -> pa.Table:

@@ -14,6 +14,36 @@ from pipeline.rundir import RunDir, atomic_write_json, fingerprint, read_json
 from pipeline.steps.records import partition_summary
 
 
+def unit_fp(config: RunConfig, unit: WorkUnit) -> str:
+    """The fingerprint of one input unit: its source's settings and its files' fingerprints."""
+    source = config.source(unit.source)
+    return fingerprint(
+        "ingest",
+        source.model_dump(mode="json"),
+        [[rel, unit_fingerprint(source, Path(path))] for path, rel in unit.members],
+    )
+
+
+def finished_unit(
+    run: RunDir, config: RunConfig, unit: WorkUnit, fp: str | None = None
+) -> list[dict[str, Any]] | None:
+    """The summaries of a unit read before with the same fingerprint, every partition intact
+    (None: it must be read again)."""
+    record_path = run.ingest_unit_record(unit.part)
+    if not record_path.is_file():
+        return None
+    try:
+        record = read_json(record_path)
+    except (OSError, ValueError):
+        return None
+    if record.get("fingerprint") != (fp or unit_fp(config, unit)):
+        return None
+    done = [run.finished("ingest", part, record["fingerprint"]) for part in record.get("parts", [])]
+    if done and all(done):
+        return [partition_summary(d, skipped=True) for d in done if d]
+    return None
+
+
 def ingest_step(run: RunDir, config: RunConfig, unit: WorkUnit) -> list[dict[str, Any]]:
     """Read one unit into partitions (one per `limits.partition_bytes` of text); return one
     summary per partition.
@@ -23,21 +53,11 @@ def ingest_step(run: RunDir, config: RunConfig, unit: WorkUnit) -> list[dict[str
     whole.
     """
     source = config.source(unit.source)
-    fp = fingerprint(
-        "ingest",
-        source.model_dump(mode="json"),
-        [[rel, unit_fingerprint(source, Path(path))] for path, rel in unit.members],
-    )
+    fp = unit_fp(config, unit)
+    done = finished_unit(run, config, unit, fp)
+    if done is not None:
+        return done
     record_path = run.ingest_unit_record(unit.part)
-    if record_path.is_file():
-        try:
-            record = read_json(record_path)
-        except (OSError, ValueError):
-            record = {}
-        if record.get("fingerprint") == fp:
-            done = [run.finished("ingest", part, fp) for part in record.get("parts", [])]
-            if done and all(done):
-                return [partition_summary(d, skipped=True) for d in done if d]
     record_path.unlink(missing_ok=True)
     summaries = []
     for index, part in enumerate(iter_unit_partitions(source, unit.members)):
