@@ -6,7 +6,8 @@ its source, if the config overrides it) measures it -- the text is split into wo
 every rule set reads the same split. Every signal of every rule set in any suite is a column
 (null where the rule set did not run), so partitions share one schema and a user can re-filter
 with other thresholds from the columns alone (:func:`refilter`); the `classifier` rule set's
-``quality_score`` is such a column too, so a new threshold or percentile needs no rescoring. A
+``quality_score`` is such a column too, so a new threshold or percentile needs no rescoring (in
+a run, its percentile is cut over the whole run: :mod:`pipeline.steps.run_cut`). A
 document whose text is blank is dropped as ``empty``. Dropped documents carry ``reason`` (the
 first failing rule) and ``reasons`` (every failing rule, in suite order). With
 ``stop_at_first_failure`` a document is measured only up to the rule set it first fails: the
