@@ -30,16 +30,17 @@ def filter_step(run: RunDir, config: RunConfig, stage: str, part: str) -> dict[s
     """Filter one partition of the stage upstream of ``stage``."""
     spec = stage_spec(stage)
     source = run.kept_path(upstream(stage), part)
-    filtering = make_filter(stage, config)
-    if filtering.decided_over_run():
-        from pipeline.steps.run_cut import annotate_step
+    if spec.merge is not None:  # a stage that may be decided over the whole run
+        filtering = make_filter(stage, config)
+        if filtering.decided_over_run():
+            from pipeline.steps.run_cut import annotate_step
 
-        return annotate_step(run, filtering, source, part)
+            return annotate_step(run, filtering, source, part)
     fp = fingerprint(stage, file_sha256(source), config.section_hash(spec.section or stage))
     done = run.finished(stage, part, fp)
     if done:
         return partition_summary(done, skipped=True)
-    result = filtering(pq.read_table(source))
+    result = make_filter(stage, config)(pq.read_table(source))
     return partition_summary(run.write_partition(stage, part, fp, result), skipped=False)
 
 

@@ -10,9 +10,10 @@ and decides each partition with that score, writing its kept and dropped files a
 any filter partition does.
 
 The rule (:func:`pipeline.quality.classifier.percentile_cut`): sort the run's non-null scores
-(n of them); the score ``floor(n * percentile / 100)`` places up from the lowest is the cut
-(numpy's ``percentile`` with ``method="lower"`` at that rank); documents scoring strictly
-below it fail ``classifier_low_score``, ties at it are kept, and the threshold still applies
+(n of them); the score at 0-based index ``floor(n * percentile / 100)`` is the cut, so exactly
+that many documents lie below it when no two scores tie (the lowest ``percentile`` percent,
+rounded down); documents scoring strictly below it fail ``classifier_low_score``, ties at it
+are kept, and the threshold still applies
 (the higher of the two decides). The scores counted are those of every document the quality
 stage reads, whatever other rule drops it, so a run decides exactly as
 :func:`pipeline.quality.stage.refilter` over the run's kept and dropped documents together.
