@@ -365,7 +365,7 @@ def stale_units(config_path: Path, root: Path, until: str = UNTIL) -> list[str]:
     from pipeline.rundir import RunDir
     from pipeline.stages import stages_until
     from pipeline.steps import dedup as dedup_steps
-    from pipeline.steps.filter import filter_step
+    from pipeline.steps.filter import filter_stage
     from pipeline.steps.ingest import ingest_step
     from pipeline.steps.records import RunContext
 
@@ -384,7 +384,7 @@ def stale_units(config_path: Path, root: Path, until: str = UNTIL) -> list[str]:
             note("ingest", summaries)
             parts = sorted(s["part"] for s in summaries)
         elif spec.work == "filter":
-            note(spec.name, [filter_step(run, config, spec.name, part) for part in parts])
+            note(spec.name, filter_stage(run, config, spec.name, parts))
         elif spec.work == "dedup":
             note("dedup-signatures", [dedup_steps.signature_step(run, config, p) for p in parts])
             keys = dedup_steps.bucket_keys(config)

@@ -4,7 +4,8 @@ The stages run in the order of the stage table (:data:`pipeline.stages.STAGE_TAB
 the kind of work it declares:
 
 - ``ingest``: one task per input unit (a file, a folder or a dataset split);
-- ``filter`` (langid, quality): one task per partition;
+- ``filter`` (langid, quality): one task per partition, then the stage's merge task if it has
+  one (the quality classifier's percentile, decided over the whole run);
 - ``dedup``: signatures per partition, buckets per LSH band, one cluster task, apply per
   partition;
 - ``per_partition_then_merge`` (shards): one task per partition, then one merge task;
@@ -72,7 +73,17 @@ def ingest_task(root: str, config: RunConfig, unit: WorkUnit) -> list[dict[str, 
 @task(name="filter-partition", **TASK_OPTIONS)
 def filter_task(root: str, config: RunConfig, stage: str, part: str) -> dict[str, Any]:
     summary = run_step(filter_step, RunDir(root), config, stage, part)
-    get_run_logger().info("[%s] %s", stage, _counts(summary))
+    if summary.get("annotated"):
+        state = "skipped (done)" if summary["skipped"] else f"{summary['stats']['seconds']:.1f}s"
+        get_run_logger().info(
+            "[%s] %s: %d measured, decided over the whole run next [%s]",
+            stage,
+            summary["part"],
+            summary["stats"]["docs_in"],
+            state,
+        )
+    else:
+        get_run_logger().info("[%s] %s", stage, _counts(summary))
     return summary
 
 
@@ -127,7 +138,7 @@ def merge_task(
     parts: list[str],
     title: str,
     summaries: list[dict[str, Any]],
-) -> dict[str, Any]:
+) -> Any:
     from pipeline.stages import stage as stage_spec
 
     ctx = RunContext(RunDir(root), config, parts, title, progress=get_run_logger().info)
@@ -196,7 +207,10 @@ def _run_ingest(
 
 
 def _run_filter(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
-    return _map(filter_task, root, config, spec.name, parts, label=spec.name)
+    summaries = _map(filter_task, root, config, spec.name, parts, label=spec.name)
+    if spec.merge is None:
+        return summaries
+    return merge_task(root, config, spec.name, parts, title, summaries)
 
 
 def _run_pass_through(

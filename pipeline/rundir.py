@@ -6,6 +6,8 @@ RUN_DIR/
   <stage>/<part>.parquet             # kept documents of one partition (zstd Parquet)
   <stage>/_done/<part>.json          # completion marker: fingerprint, output hashes, stats
   <stage>/_stage.json                # the stage's config, inputs, merged counts, timings
+  <stage>/_annotated/<part>.parquet  # a partition measured, not yet decided (a run-level cut)
+  <stage>/_annotated/<part>.json     # its record: fingerprint, hash, size, documents, seconds
   dropped/<stage>/<part>.parquet     # dropped documents with their `reason`
   tokenizer/tokenizer.json           # + tokenizer_config.json, special_tokens_map.json
   shards/<objective>/                # training shards and their manifest
@@ -146,6 +148,14 @@ class RunDir:
 
     def marker_path(self, stage: str, part: str) -> Path:
         return self.marker_dir(stage) / f"{part}.json"
+
+    def annotated_path(self, stage: str, part: str) -> Path:
+        """A partition with the stage's signal columns, every document, nothing decided yet:
+        what a stage decided over the whole run writes per partition first."""
+        return self.stage_dir(stage) / "_annotated" / f"{part}.parquet"
+
+    def annotated_record_path(self, stage: str, part: str) -> Path:
+        return self.stage_dir(stage) / "_annotated" / f"{part}.json"
 
     @property
     def dropped_root(self) -> Path:
@@ -332,6 +342,40 @@ class RunDir:
         atomic_write_json(self.marker_path(stage, part), record)
         return Partition(stage, part, fp, source["kept_sha256"], stats, record["meta"])
 
+    def finished_annotated(self, stage: str, part: str, fp: str) -> dict[str, Any] | None:
+        """The record of an annotated partition written with fingerprint ``fp``, if intact."""
+        path = self.annotated_record_path(stage, part)
+        try:
+            record = read_json(path)
+        except (OSError, ValueError):
+            return None
+        table = self.annotated_path(stage, part)
+        if (
+            record.get("fingerprint") != fp
+            or not table.is_file()
+            or table.stat().st_size != record.get("bytes")
+        ):
+            return None
+        return record
+
+    def write_annotated(
+        self, stage: str, part: str, fp: str, table: pa.Table, seconds: float
+    ) -> dict[str, Any]:
+        """Write an annotated partition, then its record (last, so it means 'complete')."""
+        record_path = self.annotated_record_path(stage, part)
+        record_path.unlink(missing_ok=True)
+        path = self.annotated_path(stage, part)
+        sha = write_parquet(path, table)
+        record = {
+            "fingerprint": fp,
+            "sha256": sha,
+            "bytes": path.stat().st_size,
+            "documents": table.num_rows,
+            "seconds": round(seconds, 6),
+        }
+        atomic_write_json(record_path, record)
+        return record
+
     def read_marker(self, stage: str, part: str) -> dict[str, Any]:
         """The completion marker of a finished partition, as written."""
         return read_json(self.marker_path(stage, part))
@@ -348,6 +392,8 @@ class RunDir:
                 path.unlink()
                 self.marker_path(stage, path.stem).unlink(missing_ok=True)
                 self.dropped_path(stage, path.stem).unlink(missing_ok=True)
+                self.annotated_path(stage, path.stem).unlink(missing_ok=True)
+                self.annotated_record_path(stage, path.stem).unlink(missing_ok=True)
                 removed.append(path.stem)
         return removed
 

@@ -166,6 +166,17 @@ class FilterStage(ABC):
         """Return ``table`` with this stage's signal columns added (default: unchanged)."""
         return table
 
+    def decided_over_run(self) -> bool:
+        """Whether a decision needs every partition of the run (a percentile of a score): then
+        a run annotates each partition first and the stage's ``merge`` step (see
+        :mod:`pipeline.stages`) decides them all together. Default: each partition alone."""
+        return False
+
+    def annotation_settings(self) -> Any:
+        """The settings :meth:`annotate` depends on (a cache key for the annotated partitions
+        of a stage decided over the run; settings of the decision alone are left out)."""
+        raise NotImplementedError(f"{self.name} is decided partition by partition")
+
     @abstractmethod
     def reasons(self, table: pa.Table) -> Sequence[Decision]:
         """One entry per row of the annotated table: the drop reason, or ``None`` to keep; or

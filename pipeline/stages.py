@@ -13,6 +13,9 @@ How the flow runs each kind of work (``work``):
   more partitions; every later document stage works on the partitions ingest reports.
 - ``filter``: one task per partition; ``runs`` names the :class:`~pipeline.stage.FilterStage`
   class, built from the stage's config section. It reads the previous document stage's output.
+  A ``merge`` step, if named, runs once after the partitions ``(ctx, summaries) -> summaries``:
+  the quality stage's decides the classifier's percentile over the whole run
+  (:mod:`pipeline.steps.run_cut`).
 - ``dedup``: signatures per partition, candidate pairs per LSH band, one cluster step, then the
   split per partition (:mod:`pipeline.steps.dedup`).
 - ``per_partition_then_merge``: one task per partition, then one merge task; ``runs`` names the
@@ -63,7 +66,8 @@ class StageSpec:
     #: ``module:attribute`` of what does the work: the filter class, the partition step or the
     #: whole-run step
     runs: str | None = None
-    #: ``module:attribute`` of the merge step of a ``per_partition_then_merge`` stage
+    #: ``module:attribute`` of the merge step of a ``per_partition_then_merge`` stage, or of
+    #: the whole-run step after a ``filter`` stage's partitions
     merge: str | None = None
     #: whether the run config's ``off:`` may name this stage (its documents then pass through)
     can_switch_off: bool = False
@@ -106,6 +110,7 @@ STAGE_TABLE: tuple[StageSpec, ...] = (
         "quality",
         QualityConfig,
         "pipeline.quality.stage:QualityStage",
+        merge="pipeline.steps.run_cut:cut_step",
         can_switch_off=True,
     ),
     StageSpec("dedup", "dedup", "dedup", DedupConfig, can_switch_off=True),

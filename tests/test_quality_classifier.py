@@ -1,6 +1,7 @@
 """The trainable quality classifier: deterministic training, the `quality_score` column,
-re-filtering at a new threshold or percentile without the model, the `quality-model train`
-command, the config check and the card's view of the scores."""
+re-filtering at a new threshold or percentile without the model, the percentile of a run cut
+over the whole run, the `quality-model train` command, the config check and the card's view of
+the scores."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ import pytest
 
 from flows import cli
 from pipeline.card.classifier import classifier_markdown, classifier_summary
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError, RunConfig, load_config
+from pipeline.hashing import file_sha256
 from pipeline.quality.classifier import SCORE, load_classifier, score_texts
 from pipeline.quality.classifier_train import LabelledDocs, summary_path, train_classifier
 from pipeline.quality.config import ClassifierTrainConfig, QualityConfig
 from pipeline.quality.stage import QualityStage, refilter
 from pipeline.rundir import RunDir
+from pipeline.steps.filter import filter_stage, filter_step
+from pipeline.steps.records import finish_stage
 from tests.corpus_fixtures import docs, write_config
 
 
@@ -235,3 +239,143 @@ def test_the_command_trains_on_a_run_folders_documents(tmp_path: Path) -> None:
     assert cli.main([*argv, "--positive", str(run), "--negative", "logs"]) == 0
     sources = json.loads(summary_path(out).read_text())["sources"]
     assert sources[0] == {**sources[0], "name": str(run), "documents": len(GOOD)}
+
+
+# -- the percentile over the whole run ----------------------------------------------------------
+def _percentile_run(tmp_path: Path, model: Path, percentile: float) -> tuple[RunConfig, RunDir]:
+    """A run config whose web suite is the classifier alone with ``percentile``, and a run
+    directory whose langid stage holds two partitions: mostly prose, mostly logs."""
+    folder = tmp_path / "in"
+    _write_sources(folder)
+    data = {
+        "sources": [
+            {"name": n, "kind": "web", "format": "jsonl", "paths": [f"{n}.jsonl"]}
+            for n in ("prose", "logs")
+        ],
+        "quality": {
+            "suites": {"web": ["classifier"]},
+            "classifier": {"model": str(model), "threshold": None, "percentile": percentile},
+        },
+    }
+    config = load_config(write_config(folder, data))
+    run = RunDir(tmp_path / "run")
+    upstream = run.stage_dir("langid")
+    upstream.mkdir(parents=True, exist_ok=True)
+    pq.write_table(docs(GOOD[:10] + JUNK[:2], source="a"), upstream / "a.parquet")
+    pq.write_table(docs(GOOD[10:12] + JUNK[2:12], source="b"), upstream / "b.parquet")
+    return config, run
+
+
+def _outputs(run: RunDir, parts: list[str]) -> dict[str, str]:
+    paths = [run.kept_path("quality", p) for p in parts]
+    paths += [run.dropped_path("quality", p) for p in parts]
+    return {run.relative(p): file_sha256(p) for p in paths if p.is_file()}
+
+
+def test_a_percentile_in_a_run_cuts_over_the_whole_run_not_each_partition(
+    model: Path, tmp_path: Path
+) -> None:
+    config, run = _percentile_run(tmp_path, model, percentile=50)
+    parts = ["a", "b"]
+    summaries = filter_stage(run, config, "quality", parts)
+    record = finish_stage(run, "quality", None, summaries, 0.0)
+    scored = {
+        p: pq.read_table(run.annotated_path("quality", p)).column(SCORE).to_pylist() for p in parts
+    }
+    every = sorted(s for scores in scored.values() for s in scores)
+    assert len(every) == 24 and len(set(every)) == 24  # distinct: the cut is exact
+    cut = every[12]  # floor(24 * 50 / 100) places up from the lowest
+    kept = {p: run.kept_path("quality", p) for p in parts}
+    kept_scores = {p: pq.read_table(kept[p]).column(SCORE).to_pylist() for p in parts}
+    # exactly the top half of the whole run is kept, however it falls across the partitions
+    assert sorted(s for p in parts for s in kept_scores[p]) == every[12:]
+    for p in parts:
+        assert sorted(kept_scores[p]) == sorted(s for s in scored[p] if s >= cut)
+    # ... which is not what cutting each partition at its own median keeps
+    assert len(kept_scores["a"]) > 6 > len(kept_scores["b"])
+    # the same decisions as re-filtering the whole run's documents together
+    together = pa.concat_tables([pq.read_table(run.annotated_path("quality", p)) for p in parts])
+    again = refilter(together, config.quality)
+    assert sorted(again.kept.column("id").to_pylist()) == sorted(
+        i for p in parts for i in pq.read_table(kept[p]).column("id").to_pylist()
+    )
+    # accounting: per partition and over the stage
+    for summary in summaries:
+        stats = summary["stats"]
+        assert stats["docs_in"] == 12 == stats["docs_kept"] + stats["docs_dropped"]
+        assert set(stats["dropped"]) == {"classifier_low_score"}
+        dropped = pq.read_table(run.dropped_path("quality", summary["part"]))
+        assert dropped.num_rows == stats["docs_dropped"]
+        assert set(dropped.column("reason").to_pylist()) == {"classifier_low_score"}
+        assert max(dropped.column(SCORE).to_pylist()) < cut
+    counts = record["counts"]
+    assert (counts["docs_in"], counts["docs_kept"], counts["dropped"]) == (
+        24,
+        12,
+        {"classifier_low_score": 12},
+    )
+    assert run.read_marker("quality", "a")["meta"]["percentile_cut"] == cut
+
+
+def test_a_run_level_percentile_is_resumable_and_byte_identical(
+    model: Path, tmp_path: Path
+) -> None:
+    config, run = _percentile_run(tmp_path / "first", model, percentile=25)
+    parts = ["a", "b"]
+    filter_stage(run, config, "quality", parts)
+    first = _outputs(run, parts)
+    # a re-run skips every partition and leaves the same bytes
+    again = filter_stage(run, config, "quality", parts)
+    assert all(s["skipped"] for s in again) and _outputs(run, parts) == first
+    # a fresh run directory gets the same bytes
+    config_b, fresh = _percentile_run(tmp_path / "second", model, percentile=25)
+    filter_stage(fresh, config_b, "quality", parts)
+    assert _outputs(fresh, parts) == first
+    # a new percentile decides again from the scores already measured
+    config_c, _ = _percentile_run(tmp_path / "first", model, percentile=75)
+    measured = [filter_step(run, config_c, "quality", p) for p in parts]
+    assert all(s["annotated"] and s["skipped"] for s in measured)
+    decided = filter_stage(run, config_c, "quality", parts)
+    assert not any(s["skipped"] for s in decided)
+    assert sum(s["stats"]["docs_kept"] for s in decided) == 6
+
+
+def test_a_run_cuts_its_percentile_over_every_partition(
+    model: Path, tmp_path: Path, prefect_harness: None
+) -> None:
+    folder = tmp_path / "in"
+    _write_sources(folder)
+    data = {
+        "sources": [
+            {"name": n, "kind": "web", "format": "jsonl", "paths": [f"{n}.jsonl"]}
+            for n in ("prose", "logs")
+        ],
+        "off": ["langid"],
+        "quality": {
+            "suites": {"web": ["classifier"]},
+            "classifier": {"model": str(model), "threshold": None, "percentile": 75},
+        },
+    }
+    config = write_config(folder, data)
+    out = tmp_path / "run"
+    argv = ["run", "--config", str(config), "--out", str(out), "--until", "quality"]
+    assert cli.main(argv) == 0
+    run = RunDir(out)
+    record = run.stage_record("quality")
+    assert record is not None and len(record["partitions"]) == 2
+    scores = sorted(
+        s
+        for p in record["partitions"]
+        for s in pq.read_table(run.annotated_path("quality", p)).column(SCORE).to_pylist()
+    )
+    kept = sorted(
+        s
+        for p in record["partitions"]
+        for s in pq.read_table(run.kept_path("quality", p)).column(SCORE).to_pylist()
+    )
+    assert len(scores) == 80 and kept == scores[60:]
+    assert record["counts"]["docs_kept"] == 20
+    assert record["counts"]["dropped"] == {"classifier_low_score": 60}
+    first = _outputs(run, sorted(record["partitions"]))
+    assert cli.main(argv) == 0
+    assert _outputs(run, sorted(record["partitions"])) == first

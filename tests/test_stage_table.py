@@ -42,6 +42,7 @@ def test_every_stage_has_a_way_to_run_and_its_step_loads() -> None:
         assert spec.work in WORK
         if spec.work == "filter":
             assert issubclass(spec.load(), FilterStage)
+            assert spec.merge is None or callable(spec.load_merge())
         elif spec.work == "whole_run":
             assert callable(spec.load())
         elif spec.work == "per_partition_then_merge":

@@ -31,7 +31,7 @@ from pipeline.ingest.plan import plan_units
 from pipeline.rundir import RunDir, atomic_write_json, fingerprint, link_or_copy, read_json
 from pipeline.stages import STAGE_TABLE, StageSpec, work_of
 from pipeline.steps import dedup as dedup_steps
-from pipeline.steps.filter import filter_step
+from pipeline.steps.filter import filter_stage
 from pipeline.steps.ingest import ingest_step
 from pipeline.steps.passthrough import pass_through_step
 from pipeline.steps.records import finish_stage
@@ -80,7 +80,7 @@ def _ingest(run: RunDir, config: RunConfig, spec: StageSpec, parts: list[str]) -
 
 
 def _filter(run: RunDir, config: RunConfig, spec: StageSpec, parts: list[str]) -> list[dict]:
-    return [filter_step(run, config, spec.name, part) for part in parts]
+    return filter_stage(run, config, spec.name, parts)
 
 
 def _pass(run: RunDir, config: RunConfig, spec: StageSpec, parts: list[str]) -> list[dict]:

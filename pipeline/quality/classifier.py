@@ -6,11 +6,11 @@ good and bad documents (:mod:`pipeline.quality.classifier_train`). The signal is
 ``quality_score``: the model's probability that the document is of the positive (good) class.
 
 Two cuts, either or both: ``threshold`` (a probability) and ``percentile`` (drop the lowest
-``percentile`` percent of the documents scored together). A document's score never depends on
-the others, so scoring is per document; the percentile is resolved over the table being decided:
-one partition in a run (each partition cuts its own lowest part), the whole run when the kept and
-dropped tables are re-filtered together (:func:`pipeline.quality.stage.refilter`). Scores stay in
-the column, so a new threshold or percentile needs no model at all.
+``percentile`` percent of the run's documents). A document's score never depends on the others,
+so scoring is per document; the percentile is resolved over every scored document of the run
+once all partitions are scored (:mod:`pipeline.steps.run_cut`), or over the table given when a
+table is decided alone (:func:`pipeline.quality.stage.refilter`, a direct call of the stage).
+Scores stay in the column, so a new threshold or percentile needs no model at all.
 
 The model is loaded once per process (cached by path and modification time), so the rule set
 pickles without it.

@@ -233,8 +233,10 @@ class ClassifierConfig(_Section):
     model: str | None = None
     # Drop below probability 0.5: the two-class decision the model was trained for.
     threshold: float | None = Field(default=0.5, ge=0.0, le=1.0)
-    # Also drop the lowest `percentile` percent of the documents scored together (FineWeb-Edu and
-    # DCLM keep a top fraction); None: off. See pipeline/quality/classifier.py.
+    # Also drop the lowest `percentile` percent of the whole run's scored documents (FineWeb-Edu
+    # and DCLM keep a top fraction of their corpus); None: off, as the two-class threshold is the
+    # model's own decision. Cut over every partition at once after scoring (ties at the cut kept):
+    # see pipeline/steps/run_cut.py.
     percentile: float | None = Field(default=None, ge=0.0, le=100.0)
     train: ClassifierTrainConfig = ClassifierTrainConfig()
 

@@ -6,7 +6,8 @@ its source, if the config overrides it) measures it -- the text is split into wo
 every rule set reads the same split. Every signal of every rule set in any suite is a column
 (null where the rule set did not run), so partitions share one schema and a user can re-filter
 with other thresholds from the columns alone (:func:`refilter`); the `classifier` rule set's
-``quality_score`` is such a column too, so a new threshold or percentile needs no rescoring. A
+``quality_score`` is such a column too, so a new threshold or percentile needs no rescoring (in
+a run, its percentile is cut over the whole run: :mod:`pipeline.steps.run_cut`). A
 document whose text is blank is dropped as ``empty``. Dropped documents carry ``reason`` (the
 first failing rule) and ``reasons`` (every failing rule, in suite order). With
 ``stop_at_first_failure`` a document is measured only up to the rule set it first fails: the
@@ -65,6 +66,19 @@ class QualityStage(FilterStage):
         super().__init__(config.keep)
         self.config = config
         self.rule_sets = build_rule_sets(config)
+        #: the classifier's percentile as a score resolved over the whole run (set by the run's
+        #: cut step, :mod:`pipeline.steps.run_cut`); None: resolved over the table decided
+        self.run_cut: float | None = None
+
+    def decided_over_run(self) -> bool:
+        """A classifier's percentile is a cut over the whole run's scores."""
+        return Classifier.name in self.rule_sets and self.config.classifier.percentile is not None
+
+    def annotation_settings(self) -> Any:
+        """The section without the percentile: a new percentile needs no rescoring."""
+        settings = self.config.model_dump(mode="json")
+        settings["classifier"]["percentile"] = None
+        return settings
 
     def signal_types(self) -> dict[str, pa.DataType]:
         out = dict(PII_SIGNALS)
@@ -114,11 +128,13 @@ class QualityStage(FilterStage):
         return set_column(table, REASONS, pa.array([[]] * table.num_rows, pa.list_(pa.string())))
 
     def decided_by(self, table: pa.Table) -> dict[str, RuleSet]:
-        """The rule sets as they decide ``table``: a classifier's percentile becomes a score
-        over the table's ``quality_score`` column."""
+        """The rule sets as they decide ``table``: a classifier's percentile becomes the run's
+        cut (:attr:`run_cut`) when set, else a score over the table's ``quality_score`` column."""
         rule_sets = dict(self.rule_sets)
         classifier = rule_sets.get(Classifier.name)
-        if isinstance(classifier, Classifier) and SCORE in table.schema.names:
+        if isinstance(classifier, Classifier) and self.run_cut is not None:
+            rule_sets[Classifier.name] = Classifier(classifier.config, self.run_cut)
+        elif isinstance(classifier, Classifier) and SCORE in table.schema.names:
             scores = table.column(SCORE).to_numpy(zero_copy_only=False).astype(np.float64)
             rule_sets[Classifier.name] = classifier.resolved(scores)
         return rule_sets
