@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows import stopping
 from flows.visibility import slug
 from pipeline.ablate import run as steps
 from pipeline.ablate.report import render_markdown, table_rows
@@ -69,6 +71,9 @@ def _flow_run_name() -> str:
 @flow(name="gristmill-ablate", flow_run_name=_flow_run_name)
 def ablate_flow(plan: steps.Plan) -> dict[str, Any]:
     """Run the ablation ``plan``; return its report."""
+    # Stop at once on SIGTERM / Ctrl-C. Prefect's own handler, installed as the flow started,
+    # would end the flow only after the trainings already running had finished (minutes).
+    stopping.install(Path(plan.out))
     started = time.perf_counter()
     prepared_futures = {v.name: prepare_task.submit(plan, v.name) for v in plan.prepared}
     prepared = {name: future.result() for name, future in prepared_futures.items()}
