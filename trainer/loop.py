@@ -150,6 +150,23 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, fused=fused or None)
 
 
+#: TrainConfig fields the model takes as they are: its shape and its architecture options.
+MODEL_FIELDS = (
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "d_ff",
+    "dropout",
+    "norm",
+    "embed_norm",
+    "final_norm",
+    "head_transform",
+    "head_bias",
+    "gelu",
+    "norm_eps",
+)
+
+
 def find_shards_dir(shards_dir: Path | str, objective: str) -> Path:
     """`shards_dir` if it holds a manifest, else `shards_dir/<objective>` if that does."""
     shards_dir = Path(shards_dir)
@@ -187,23 +204,12 @@ def model_config_for(
     return ModelConfig(
         vocab_size=manifest.vocab_size,
         max_len=max_len,
-        d_model=config.d_model,
-        n_layers=config.n_layers,
-        n_heads=config.n_heads,
-        d_ff=config.d_ff,
-        dropout=config.dropout,
         pad_id=manifest.pad_id,
         ignore_index=manifest.ignore_index,
         causal=all(o.family == "decoder" for o in objectives),
         n_decoder_layers=config.n_layers if seq2seq else 0,
         generator_fraction=config.generator_fraction if "rtd" in heads else 0.0,
-        norm=config.norm,
-        embed_norm=config.embed_norm,
-        final_norm=config.final_norm,
-        head_transform=config.head_transform,
-        head_bias=config.head_bias,
-        gelu=config.gelu,
-        norm_eps=config.norm_eps,
+        **{name: getattr(config, name) for name in MODEL_FIELDS},
         **settings,
     )
 
