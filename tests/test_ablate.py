@@ -264,3 +264,30 @@ def test_card_has_an_ablation_section(planted: dict) -> None:
     assert "## Data ablations" in text and "| full-aa |" in text
     assert "](../ablation/report/val_loss.png)" in text
     assert "](ablation/report/val_loss.png)" in run.dataset_readme_path.read_text()
+
+
+def test_sigterm_stops_an_ablation_while_it_trains(planted: dict, tmp_path: Path) -> None:
+    """SIGTERM while models train: the command ends within seconds with its one line (Prefect's
+    own handler would wait for the running trainings)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.cli_helpers import own_prefect
+
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "flows.cli", "ablate", "--config", str(planted["config"])]
+    argv += ["--out", str(out), "--variants", "raw", "--seeds", "1", "--tokens", "5000000"]
+    env = {**own_prefect(tmp_path / "prefect-home"), "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not list(out.rglob("metrics.jsonl")):  # a model is training
+        assert child.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    stopped_at = time.monotonic()
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert time.monotonic() - stopped_at < 15
+    assert child.returncode == 128 + signal.SIGTERM
+    assert b"stopped (SIGTERM)" in err and b"Traceback" not in err
