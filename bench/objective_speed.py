@@ -119,6 +119,19 @@ def generated_corpus(docs: int = 3000) -> list[tuple[str, str]]:
     return out
 
 
+def bench_documents(data: Path, book_chars: int) -> tuple[list[tuple[str, str]], str]:
+    """The benchmarks' documents (id, text) and where they came from: the books (first
+    ``book_chars`` characters each, as pages) and web pages of ``data``, else a generated
+    corpus; blank documents left out."""
+    if (data / "books").is_dir() and (data / "web").is_dir():
+        documents = book_pages(data, book_chars) + web_pages(data)
+        source = f"{data}: books (first {book_chars:,} chars each) + web pages"
+    else:
+        documents = generated_corpus()
+        source = "generated corpus"
+    return [(i, t) for i, t in documents if t and t.strip()], source
+
+
 def write_corpus(documents: list[tuple[str, str]], path: Path) -> Path:
     ids, texts = zip(*documents, strict=True)
     pq.write_table(pa.table({"id": list(ids), "text": list(texts)}), path)
@@ -440,13 +453,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="gristmill-objective-speed-") as tmp:
         work = Path(tmp)
-        if (args.data / "books").is_dir() and (args.data / "web").is_dir():
-            documents = book_pages(args.data, args.book_chars) + web_pages(args.data)
-            source = f"{args.data}: books (first {args.book_chars:,} chars each) + web pages"
-        else:
-            documents = generated_corpus()
-            source = "generated corpus"
-        documents = [(i, t) for i, t in documents if t and t.strip()]
+        documents, source = bench_documents(args.data, args.book_chars)
         corpus = write_corpus(documents, work / "docs.parquet")
         chars = sum(len(t) for _, t in documents)
         print(f"corpus: {source}: {len(documents):,} documents, {chars:,} characters")

@@ -46,8 +46,8 @@ import datasets  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
-from objective_speed import generated_corpus, hf_tokenizer, timed, write_corpus  # noqa: E402
-from quality_corpus import DEFAULT_DATA, book_pages, web_pages  # noqa: E402
+from objective_speed import bench_documents, hf_tokenizer, timed, write_corpus  # noqa: E402
+from quality_corpus import DEFAULT_DATA  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
@@ -163,13 +163,7 @@ def main() -> None:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="gristmill-plm-speed-") as tmp:
         work = Path(tmp)
-        if (args.data / "books").is_dir() and (args.data / "web").is_dir():
-            documents = book_pages(args.data, args.book_chars) + web_pages(args.data)
-            source = f"{args.data}: books (first {args.book_chars:,} chars each) + web pages"
-        else:
-            documents = generated_corpus()
-            source = "generated corpus"
-        documents = [(i, t) for i, t in documents if t and t.strip()]
+        documents, source = bench_documents(args.data, args.book_chars)
         corpus = write_corpus(documents, work / "docs.parquet")
         tokenizer_path = work / "tokenizer.json"
         train_tokenizer([corpus], tokenizer_path, TokenizerConfig())
