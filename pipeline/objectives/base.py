@@ -56,6 +56,18 @@ def fixed_list(matrix: np.ndarray, length: int) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(values, type=pa.list_(pa.int32(), length))
 
 
+def record_batch(schema: pa.Schema, values: Sequence[Any]) -> pa.RecordBatch:
+    """A record batch of ``schema`` from one value per field, in order: a ``(rows, n)`` matrix
+    for a fixed-length list field, else a sequence of the field's values."""
+    arrays = [
+        fixed_list(value, field.type.list_size)
+        if pa.types.is_fixed_size_list(field.type)
+        else pa.array(value, type=field.type)
+        for field, value in zip(schema, values, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
 @dataclass(frozen=True)
 class Vocab:
     """What a builder may know of the tokenizer: its size, and for each id whether the token

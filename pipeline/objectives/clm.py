@@ -28,7 +28,7 @@ from pipeline.objectives.base import (
     Vocab,
     arrow_schema,
     empty_batch,
-    fixed_list,
+    record_batch,
 )
 from pipeline.shards.format import EOS_ID, IGNORE_INDEX
 
@@ -116,15 +116,15 @@ class CLMPacker:
         doc_lists = [
             [self.names[d] for d in np.unique(row).tolist()] for row in doc
         ]  # documents in stream order: doc indices increase along a row
-        batch = pa.RecordBatch.from_arrays(
+        batch = record_batch(
+            self.schema,
             [
-                fixed_list(input_ids, seq_len),
-                fixed_list(np.ones((rows, seq_len), dtype=np.int32), seq_len),
-                fixed_list(position_ids, seq_len),
-                fixed_list(labels.astype(np.int32), seq_len),
-                pa.array(doc_lists, type=pa.list_(pa.string())),
+                input_ids,
+                np.ones((rows, seq_len), dtype=np.int32),
+                position_ids,
+                labels.astype(np.int32),
+                doc_lists,
             ],
-            schema=self.schema,
         )
         # Keep the rest; renumber its documents from 0.
         self.tokens, self.starts = self.tokens[n:], self.starts[n:]

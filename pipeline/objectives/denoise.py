@@ -41,7 +41,14 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.objectives.base import Column, Objective, Vocab, arrow_schema, empty_batch, fixed_list
+from pipeline.objectives.base import (
+    Column,
+    Objective,
+    Vocab,
+    arrow_schema,
+    empty_batch,
+    record_batch,
+)
 from pipeline.objectives.nsp import split_sentences
 from pipeline.shards.format import BOS_ID, EOS_ID, FIRST_REGULAR_ID, IGNORE_INDEX, MASK_ID, PAD_ID
 
@@ -289,15 +296,15 @@ class DenoiseBuilder:
         decoder_input_ids[:, 0] = DECODER_START_ID
         decoder_input_ids[:, 1:] = np.where(labels[:, :-1] == IGNORE_INDEX, PAD_ID, labels[:, :-1])
         attention_mask = (input_ids != PAD_ID).astype(np.int32)
-        return pa.RecordBatch.from_arrays(
+        return record_batch(
+            self.schema,
             [
-                fixed_list(input_ids, seq_len),
-                fixed_list(attention_mask, seq_len),
-                fixed_list(labels, seq_len),
-                fixed_list(decoder_input_ids, seq_len),
-                pa.array(row_doc_ids, type=pa.string()),
+                input_ids,
+                attention_mask,
+                labels,
+                decoder_input_ids,
+                row_doc_ids,
             ],
-            schema=self.schema,
         )
 
     def finish(self) -> pa.RecordBatch:

@@ -27,7 +27,7 @@ from pipeline.objectives.base import (
     StatelessBuilder,
     Vocab,
     arrow_schema,
-    fixed_list,
+    record_batch,
 )
 from pipeline.shards.format import CLS_ID, FIRST_REGULAR_ID, IGNORE_INDEX, MASK_ID, PAD_ID, SEP_ID
 
@@ -263,18 +263,17 @@ def mlm_schema(seq_len: int) -> pa.Schema:
 
 def mlm_batch(rows: MLMRows, schema: pa.Schema) -> pa.RecordBatch:
     """An Arrow record batch of ``rows`` with the columns of ``schema`` (see `mlm_schema`)."""
-    seq_len = schema.field("input_ids").type.list_size
     attention_mask = (rows.input_ids != PAD_ID).astype(np.int32)
-    return pa.RecordBatch.from_arrays(
+    return record_batch(
+        schema,
         [
-            fixed_list(rows.input_ids, seq_len),
-            fixed_list(attention_mask, seq_len),
-            fixed_list(rows.labels, seq_len),
-            pa.array(rows.doc_id, type=pa.string()),
-            pa.array(rows.copy, type=pa.int32()),
-            pa.array(rows.chunk, type=pa.int32()),
+            rows.input_ids,
+            attention_mask,
+            rows.labels,
+            rows.doc_id,
+            rows.copy,
+            rows.chunk,
         ],
-        schema=schema,
     )
 
 

@@ -36,7 +36,14 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from pipeline.objectives.base import Column, Objective, Vocab, arrow_schema, empty_batch, fixed_list
+from pipeline.objectives.base import (
+    Column,
+    Objective,
+    Vocab,
+    arrow_schema,
+    empty_batch,
+    record_batch,
+)
 from pipeline.objectives.mlm import MLMConfig, mask_rows
 from pipeline.shards.format import CLS_ID, PAD_ID, SEP_ID
 
@@ -240,20 +247,20 @@ class NSPBuilder:
             original, real, draws, self.config, self.vocab.size, self.vocab.continues_word
         )
         attention_mask = (original != PAD_ID).astype(np.int32)
-        return pa.RecordBatch.from_arrays(
+        return record_batch(
+            self.schema,
             [
-                fixed_list(input_ids, seq_len),
-                fixed_list(attention_mask, seq_len),
-                fixed_list(token_type, seq_len),
-                fixed_list(labels, seq_len),
-                pa.array([p.label for p in pairs], type=pa.int32()),
-                pa.array([docs[p.a_doc].doc_id for p in pairs], type=pa.string()),
-                pa.array([docs[p.b_doc].doc_id for p in pairs], type=pa.string()),
-                pa.array([p.a[0] for p in pairs], type=pa.int32()),
-                pa.array([p.b[0] for p in pairs], type=pa.int32()),
-                pa.array([p.copy for p in pairs], type=pa.int32()),
+                input_ids,
+                attention_mask,
+                token_type,
+                labels,
+                [p.label for p in pairs],
+                [docs[p.a_doc].doc_id for p in pairs],
+                [docs[p.b_doc].doc_id for p in pairs],
+                [p.a[0] for p in pairs],
+                [p.b[0] for p in pairs],
+                [p.copy for p in pairs],
             ],
-            schema=self.schema,
         )
 
 

@@ -49,7 +49,7 @@ from pipeline.objectives.base import (
     StatelessBuilder,
     Vocab,
     arrow_schema,
-    fixed_list,
+    record_batch,
 )
 from pipeline.shards.format import IGNORE_INDEX, PAD_ID
 
@@ -200,18 +200,17 @@ def plm_columns(config: PLMConfig) -> list[Column]:
 
 def plm_batch(rows: PLMRows, schema: pa.Schema) -> pa.RecordBatch:
     """An Arrow record batch of ``rows`` with the columns of ``schema``."""
-    seq_len = schema.field("input_ids").type.list_size
     attention_mask = (rows.input_ids != PAD_ID).astype(np.int32)
-    return pa.RecordBatch.from_arrays(
+    return record_batch(
+        schema,
         [
-            fixed_list(rows.input_ids, seq_len),
-            fixed_list(attention_mask, seq_len),
-            fixed_list(rows.perm_index, seq_len),
-            fixed_list(rows.labels, seq_len),
-            pa.array(rows.doc_id, type=pa.string()),
-            pa.array(rows.chunk, type=pa.int32()),
+            rows.input_ids,
+            attention_mask,
+            rows.perm_index,
+            rows.labels,
+            rows.doc_id,
+            rows.chunk,
         ],
-        schema=schema,
     )
 
 

@@ -38,7 +38,7 @@ from pipeline.objectives.base import (
     StatelessBuilder,
     Vocab,
     arrow_schema,
-    fixed_list,
+    record_batch,
 )
 from pipeline.shards.format import EOS_ID, IGNORE_INDEX, PAD_ID
 from pipeline.tokenizer.config import NUM_SENTINELS, SENTINEL_TOKENS, SPECIAL_TOKENS
@@ -246,15 +246,15 @@ def span_batch(
         at, used_in, used_out = np.array(rows_of), inputs.shape[1], targets.shape[1]
         input_ids[at, :used_in], attention_mask[at, :used_in] = inputs, 1
         labels[at, :used_out], decoder_attention_mask[at, :used_out] = targets, 1
-    return pa.RecordBatch.from_arrays(
+    return record_batch(
+        schema,
         [
-            fixed_list(input_ids, n_in),
-            fixed_list(attention_mask, n_in),
-            fixed_list(labels, n_out),
-            fixed_list(decoder_attention_mask, n_out),
-            pa.array(row_doc_ids, type=pa.string()),
+            input_ids,
+            attention_mask,
+            labels,
+            decoder_attention_mask,
+            row_doc_ids,
         ],
-        schema=schema,
     )
 
 
