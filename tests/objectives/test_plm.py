@@ -167,3 +167,25 @@ def test_the_trainer_builds_a_two_stream_model(built: Path) -> None:
 
 def test_plm_trains_sixty_steps(built: Path, tmp_path: Path) -> None:
     check_trains(built / "plm", tmp_path / "train", "plm")
+
+
+def test_counts_equal_the_targets_whose_query_stream_sees_something() -> None:
+    """`plm_counts` (linear in the row) counts what the masks would: random rows, random
+    targets and padding, rows of targets only included."""
+    import torch
+
+    from trainer.objectives.plm import plm_counts, two_stream_masks
+
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(500):
+        rows, length = 3, int(torch.randint(1, 9, (1,), generator=generator))
+        perm = torch.stack([torch.randperm(length, generator=generator) for _ in range(rows)])
+        share = torch.rand(1, generator=generator)
+        target = torch.rand(rows, length, generator=generator) < share
+        tokens = torch.randint(7, 50, (rows, length), generator=generator)
+        labels = torch.where(target, tokens, torch.full_like(tokens, -100))
+        mask = (torch.rand(rows, length, generator=generator) < 0.8).long()
+        _, query = two_stream_masks(perm, labels, mask)
+        seen = (target & query.any(dim=-1).squeeze(1)).sum()
+        batch = {"perm_index": perm, "labels": labels, "attention_mask": mask}
+        assert int(plm_counts(batch)["plm_loss"]) == int(seen)

@@ -59,9 +59,16 @@ def plm_loss(model: nn.Module, batch: Batch) -> LossOutput:
 def plm_counts(batch: Batch) -> dict[str, torch.Tensor]:
     """Predictions per part: the targets whose query stream sees something (every target of
     the rows the `plm` builder writes; see `plm_loss`)."""
-    _, query = two_stream_masks(batch["perm_index"], batch["labels"], batch["attention_mask"])
-    seen = query.any(dim=-1).squeeze(1)
-    return {"plm_loss": ((batch["labels"] != IGNORE_INDEX) & seen).sum()}
+    labels, keep = batch["labels"], batch["attention_mask"].bool()
+    target = labels != IGNORE_INDEX
+    rank = batch["perm_index"].long()
+    # A target's query stream sees a kept non-target, or a kept target earlier in the order;
+    # without the first, the blind ones are those no kept target precedes (O(length), where
+    # the masks themselves are O(length^2)).
+    has_context = (keep & ~target).any(dim=1, keepdim=True)
+    first_kept = rank.masked_fill(~(keep & target), torch.iinfo(rank.dtype).max).amin(1, True)
+    blind = target & ~has_context & (rank <= first_kept)
+    return {"plm_loss": (target & ~blind).sum()}
 
 
 OBJECTIVE = TrainObjective(
