@@ -31,7 +31,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import visibility
-from flows.runners import run_step
+from flows.runners import map_steps, run_step, slices_per_partition
 from pipeline import __version__
 from pipeline.config import RunConfig
 from pipeline.hashing import stable_hash
@@ -41,7 +41,7 @@ from pipeline.rundir import RunDir
 from pipeline.schema import SCHEMA_VERSION
 from pipeline.stages import StageSpec, run_partition_unit, stages_until, work_of
 from pipeline.steps import dedup as dedup_steps
-from pipeline.steps.filter import filter_step
+from pipeline.steps import filter as filter_steps
 from pipeline.steps.ingest import ingest_step
 from pipeline.steps.passthrough import pass_through_step
 from pipeline.steps.records import RunContext, finish_stage
@@ -71,8 +71,17 @@ def ingest_task(root: str, config: RunConfig, unit: WorkUnit) -> list[dict[str, 
 
 
 @task(name="filter-partition", **TASK_OPTIONS)
-def filter_task(root: str, config: RunConfig, stage: str, part: str) -> dict[str, Any]:
-    summary = run_step(filter_step, RunDir(root), config, stage, part)
+def filter_task(root: str, config: RunConfig, stage: str, pieces: int, part: str) -> dict[str, Any]:
+    run = RunDir(root)
+    plan = filter_steps.plan_slices(run, config, stage, part, pieces)
+    if plan.done is not None:
+        summary = plan.done
+    elif plan.ranges:  # shared by several workers
+        calls = [(run, config, stage, part, start, stop) for start, stop in plan.ranges]
+        slices = map_steps(filter_steps.annotate_slice, calls)
+        summary = run_step(filter_steps.decide_slices, run, config, stage, part, plan.fp, slices)
+    else:
+        summary = run_step(filter_steps.filter_step, run, config, stage, part)
     if summary.get("annotated"):
         state = "skipped (done)" if summary["skipped"] else f"{summary['stats']['seconds']:.1f}s"
         get_run_logger().info(
@@ -207,7 +216,8 @@ def _run_ingest(
 
 
 def _run_filter(root: str, spec: StageSpec, config: RunConfig, parts: list[str], title: str) -> Any:
-    summaries = _map(filter_task, root, config, spec.name, parts, label=spec.name)
+    pieces = slices_per_partition(len(parts))
+    summaries = _map(filter_task, root, config, spec.name, pieces, parts, label=spec.name)
     if spec.merge is None:
         return summaries
     return merge_task(root, config, spec.name, parts, title, summaries)
@@ -278,7 +288,6 @@ def run_chain(
     run = RunDir(out)
     run.root.mkdir(parents=True, exist_ok=True)
     run.sweep_temporaries(progress=logger.info)  # a killed run's; one writer per run directory
-    root = str(run.root)
     manifest = run.manifest()
     run.update_manifest(
         gristmill_version=__version__,
@@ -289,6 +298,25 @@ def run_chain(
         seeds={"shards": config.shards.seed, "train": config.train.seed},
         sources=[s.name for s in config.sources],
     )
+    with visibility.untagged_tasks():
+        results = _run_stages(run, config, specs, title, only_units)
+    try:
+        visibility.publish_artifacts(run)
+    except Exception as error:  # the UI's view of a run must never fail the run
+        logger.warning("could not publish the run's artifacts to Prefect: %s", error)
+    return results
+
+
+def _run_stages(
+    run: RunDir,
+    config: RunConfig,
+    specs: list[StageSpec],
+    title: str,
+    only_units: list[str] | None,
+) -> dict[str, Any]:
+    """Each stage of ``specs`` in turn, recording each in the manifest; their results."""
+    logger = get_run_logger()
+    root = str(run.root)
     results: dict[str, Any] = {}
     parts: list[str] = []  # the partitions ingest wrote; every later stage works on these
     for spec in specs:
@@ -329,8 +357,4 @@ def run_chain(
         logger.info(
             "[%s] %s in %.1fs", spec.name, "skipped (up to date)" if skipped else "done", seconds
         )
-    try:
-        visibility.publish_artifacts(run)
-    except Exception as error:  # the UI's view of a run must never fail the run
-        logger.warning("could not publish the run's artifacts to Prefect: %s", error)
     return results

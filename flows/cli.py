@@ -11,6 +11,7 @@ import argparse
 import errno
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -160,9 +161,11 @@ def execute(
     from flows.chain import run_chain
     from flows.runners import make_task_runner, step_executor
     from flows.visibility import run_tags
+    from pipeline.steps.filter import warm_up
 
     flow_ = run_chain.with_options(task_runner=make_task_runner(runner, workers))
-    with step_executor(runner, workers), tags(*run_tags(config, until)):
+    warm = partial(warm_up, config, until)
+    with step_executor(runner, workers, warm), tags(*run_tags(config, until)):
         return flow_(config, str(out), until=until, title=title)
 
 

@@ -25,8 +25,9 @@ at every setting.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -38,6 +39,8 @@ T = TypeVar("T")
 
 #: The executor of the run in progress (None: call steps in the calling thread).
 _executor: Any = None
+#: How many steps it runs at once.
+_slots = 1
 
 
 def default_workers() -> int:
@@ -58,17 +61,31 @@ def make_task_runner(kind: str = DEFAULT_RUNNER, workers: int | None = None) -> 
     return ThreadPoolTaskRunner(max_workers=workers or default_workers())
 
 
-def _worker_start() -> None:
-    """Runs first in each worker process."""
+def _worker_start(warm_up: Callable[[], object] | None = None) -> None:
+    """Runs first in each worker process: then ``warm_up`` (loading models while the flow's
+    Prefect API starts)."""
     from pipeline import faults
 
     faults.take_parent_along()  # a fault point in a worker ends the run, as in one process
+    if warm_up is not None:
+        warm_up()
+
+
+def _ready() -> None:
+    """A step that does nothing: submitting one per worker starts every worker at once."""
 
 
 @contextmanager
-def step_executor(kind: str = DEFAULT_RUNNER, workers: int | None = None) -> Iterator[None]:
-    """Send the steps of the run inside this block to ``kind``'s executor, then shut it down."""
-    global _executor
+def step_executor(
+    kind: str = DEFAULT_RUNNER,
+    workers: int | None = None,
+    warm_up: Callable[[], object] | None = None,
+) -> Iterator[None]:
+    """Send the steps of the run inside this block to ``kind``'s executor, then shut it down.
+
+    Worker processes start at once and each calls ``warm_up`` (a picklable callable), so models
+    load while the flow starts rather than in its first steps."""
+    global _executor, _slots
     workers = workers or default_workers()
     if kind == "threads":
         yield
@@ -79,16 +96,20 @@ def step_executor(kind: str = DEFAULT_RUNNER, workers: int | None = None) -> Ite
 
         # spawn, not fork: the flow's process has Prefect's threads and event loop running.
         context = multiprocessing.get_context("spawn")
-        pool: Executor = ProcessPoolExecutor(workers, context, initializer=_worker_start)
-        _executor = pool
+        pool: Executor = ProcessPoolExecutor(
+            workers, context, initializer=_worker_start, initargs=(warm_up,)
+        )
+        for _ in range(workers):  # a worker is started per step submitted while none is idle
+            pool.submit(_ready)
+        _executor, _slots = pool, workers
         try:
             yield
         finally:
-            _executor = None
+            _executor, _slots = None, 1
             pool.shutdown(wait=True, cancel_futures=True)
         return
     if kind == "dask":
-        from distributed import Client, LocalCluster
+        from distributed import Client, LocalCluster, fire_and_forget
 
         address = os.environ.get("GRISTMILL_DASK_ADDRESS")
         if address:
@@ -103,10 +124,14 @@ def step_executor(kind: str = DEFAULT_RUNNER, workers: int | None = None) -> Ite
             )
             client = Client(cluster)
         _executor = client
+        _slots = sum(client.nthreads().values()) or workers
+        if warm_up is not None:  # a task pinned to each worker, not waited for
+            for address in client.nthreads():
+                fire_and_forget(client.submit(warm_up, workers=[address], pure=False))
         try:
             yield
         finally:
-            _executor = None
+            _executor, _slots = None, 1
             client.close()
             if cluster is not None:
                 cluster.close()
@@ -122,3 +147,25 @@ def run_step(function: Callable[..., T], *args: Any) -> T:
     if hasattr(executor, "gather"):  # a Dask client: a task per call, never cached
         return executor.submit(function, *args, pure=False).result()  # type: ignore[no-any-return]
     return executor.submit(function, *args).result()  # type: ignore[no-any-return]
+
+
+def map_steps(function: Callable[..., T], calls: Sequence[tuple[Any, ...]]) -> list[T]:
+    """``function(*args)`` for each ``args`` of ``calls``, all submitted to the run's executor at
+    once (in this thread, one after the other, when there is none); the results in order."""
+    executor = _executor
+    if executor is None:
+        return [function(*args) for args in calls]
+    if hasattr(executor, "gather"):
+        futures = [executor.submit(function, *args, pure=False) for args in calls]
+    else:
+        futures = [executor.submit(function, *args) for args in calls]
+    return [future.result() for future in futures]
+
+
+def slices_per_partition(partitions: int) -> int:
+    """Into how many slices a stage should cut each of its ``partitions`` so that every worker
+    of the run's executor gets about two pieces of work: 1 (whole partitions) when there are
+    enough partitions, or no executor to share them."""
+    if _executor is None or _slots <= 1:
+        return 1
+    return max(1, math.ceil(2 * _slots / max(partitions, 1)))

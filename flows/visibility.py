@@ -4,6 +4,8 @@ stages), the funnel as a table artifact and the data card as a markdown artifact
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,21 @@ def run_tags(config: RunConfig, until: str = "card") -> list[str]:
     return [f"source:{s.name}" for s in config.sources] + [
         f"stage:{spec.name}" for spec in stages_until(until)
     ]
+
+
+@contextmanager
+def untagged_tasks() -> Iterator[None]:
+    """Inside a flow: the task runs started in this block carry no tags of the run's.
+
+    The run's tags (:func:`run_tags`) are for finding its flow run; on task runs they would cost
+    time, because Prefect has every tagged task run take a tag concurrency slot from the API
+    first -- one locked database write per task, which the temporary server's SQLite answered
+    with "busy, retry in 2 s" when a task started while others were finishing.
+    """
+    from prefect.context import TagsContext
+
+    with TagsContext(current_tags=set()):
+        yield
 
 
 def funnel_rows(run: RunDir) -> list[dict[str, Any]]:

@@ -166,6 +166,12 @@ class FilterStage(ABC):
         """Return ``table`` with this stage's signal columns added (default: unchanged)."""
         return table
 
+    def warm_up(self, sources: Sequence[tuple[str, str]]) -> None:
+        """Load and compile what measuring needs (models, compiled kernels, caches), so that a
+        worker process can do it while the run starts; ``sources`` are the run's
+        ``(name, kind)`` pairs. Default: nothing to load."""
+        return None
+
     def decided_over_run(self) -> bool:
         """Whether a decision needs every partition of the run (a percentile of a score): then
         a run annotates each partition first and the stage's ``merge`` step (see

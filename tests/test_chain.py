@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from flows.cli import main
 from pipeline.hashing import file_sha256
@@ -124,8 +125,23 @@ def test_card_shows_each_quality_signal_beside_its_threshold(finished_run: dict)
     assert "## Quality signals" in readme and "`gopher_" in readme
 
 
-def test_worker_processes_give_the_outputs_of_one_worker(tmp_path: Path, prefect_harness) -> None:
+def test_worker_processes_give_the_outputs_of_one_worker(
+    tmp_path: Path, prefect_harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import importlib.util
+
+    from pipeline.steps import filter as filter_steps
+
+    # Partitions are cut into slices measured by both workers even though they are small.
+    monkeypatch.setattr(filter_steps, "MIN_SLICE_ROWS", 4)
+    plans = []
+    plan_slices = filter_steps.plan_slices
+
+    def recorded(*args):
+        plans.append(plan_slices(*args))
+        return plans[-1]
+
+    monkeypatch.setattr(filter_steps, "plan_slices", recorded)
 
     spec = importlib.util.spec_from_file_location(
         "output_digest", Path(__file__).resolve().parents[1] / "bench" / "output_digest.py"
@@ -143,6 +159,7 @@ def test_worker_processes_give_the_outputs_of_one_worker(tmp_path: Path, prefect
         digests.append(digest.digest_run(out))
     assert any(key.startswith("dedup/") for key in digests[0])
     assert digests[0] == digests[1]
+    assert max(len(plan.ranges) for plan in plans) == 2  # 3 partitions, 2 workers: 2 slices each
 
 
 def test_an_up_to_date_run_is_found_without_prefect_and_a_changed_input_is_not(

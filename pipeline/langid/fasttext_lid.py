@@ -15,6 +15,7 @@ line names -- lower-cased, with no score, and code is never dropped here.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -58,6 +59,9 @@ class LangIDStage(FilterStage):
         super().__init__(config.keep)
         self.config = config
         self.model_path = str(resolve_model_path(config.model_path))  # fail early, load lazily
+
+    def warm_up(self, sources: Sequence[tuple[str, str]]) -> None:
+        load_model(self.model_path)
 
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
         """Top language and its probability for each text."""

@@ -57,6 +57,16 @@ def build_rule_sets(config: QualityConfig) -> dict[str, RuleSet]:
     return out
 
 
+#: What :meth:`QualityStage.warm_up` measures: lines, paragraphs and repeated n-grams, so that
+#: every rule's code runs once.
+WARM_UP_TEXT = (
+    "The mill grinds the grain into flour. The flour is sifted, weighed and packed.\n"
+    "Each sack is weighed twice, once when it is filled and once when it leaves.\n\n"
+    "The mill grinds the grain into flour. Bakers buy the flour by the sack: 25 kg, $30.\n"
+    "See https://example.org/mill for the prices, or write to the miller."
+)
+
+
 class QualityStage(FilterStage):
     """Measures every document with its suite; drops those that fail a rule."""
 
@@ -69,6 +79,12 @@ class QualityStage(FilterStage):
         #: the classifier's percentile as a score resolved over the whole run (set by the run's
         #: cut step, :mod:`pipeline.steps.run_cut`); None: resolved over the table decided
         self.run_cut: float | None = None
+
+    def warm_up(self, sources: Sequence[tuple[str, str]]) -> None:
+        """Measure a short sample text as each source's documents would be measured: the
+        compiled repetition kernel, the word splitter and any classifier model get loaded."""
+        for name, kind in sources:
+            self.measure(WARM_UP_TEXT, kind, name, "en", "warm-up.txt")
 
     def decided_over_run(self) -> bool:
         """A classifier's percentile is a cut over the whole run's scores."""
