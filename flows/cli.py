@@ -156,17 +156,23 @@ def demo_config(out: Path) -> Path:
 def execute(
     config: RunConfig, out: Path, until: str, runner: str, workers: int | None, title: str
 ) -> dict[str, Any]:
-    from prefect import tags
+    from flows.api_server import prefect_api
 
-    from flows.chain import run_chain
-    from flows.runners import make_task_runner, step_executor
-    from flows.visibility import run_tags
-    from pipeline.steps.filter import warm_up
+    # The API server (when the run starts its own), the worker processes and the imports below
+    # all get going at once; the flow waits for the server only when it starts.
+    with prefect_api() as api:
+        from prefect import tags
 
-    flow_ = run_chain.with_options(task_runner=make_task_runner(runner, workers))
-    warm = partial(warm_up, config, until)
-    with step_executor(runner, workers, warm), tags(*run_tags(config, until)):
-        return flow_(config, str(out), until=until, title=title)
+        from flows.chain import run_chain
+        from flows.runners import make_task_runner, step_executor
+        from flows.visibility import run_tags
+        from pipeline.steps.filter import warm_up
+
+        flow_ = run_chain.with_options(task_runner=make_task_runner(runner, workers))
+        warm = partial(warm_up, config, until)
+        with step_executor(runner, workers, warm), tags(*run_tags(config, until)):
+            api.ready()
+            return flow_(config, str(out), until=until, title=title)
 
 
 def report(out: Path, results: dict[str, Any]) -> None:

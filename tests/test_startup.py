@@ -75,3 +75,62 @@ def test_two_runs_started_at_once_into_different_folders_both_finish(tmp_path: P
         for i in range(2)
     )
     assert first == second and first
+
+
+SERVER_CHILD = """
+import os, sys, time
+from flows import prefect_env
+prefect_env.configure()
+from flows.api_server import prefect_api
+with prefect_api() as api:
+    api.ready()
+    print(api.server.process.pid, api.server.api_url, flush=True)
+    time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as handle:  # a zombie has ended
+        return handle.read().split()[2] != "Z"
+
+
+def test_a_run_s_own_server_answers_and_ends_with_it_even_when_killed(tmp_path: Path) -> None:
+    import signal
+    import time
+    import urllib.request
+
+    env = own_prefect(tmp_path / "prefect-home")
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    child = subprocess.Popen(
+        [sys.executable, "-c", SERVER_CHILD], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        pid_text, api_url = child.stdout.readline().split()
+        server = int(pid_text)
+        with urllib.request.urlopen(f"{api_url}/health", timeout=10) as response:
+            assert response.status == 200
+        child.send_signal(signal.SIGKILL)  # no clean-up code runs in the run's process
+        child.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while _alive(server) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(server)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_configured_api_is_used_and_nothing_is_started() -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.api_server import prefect_api
+
+    configured = temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"})
+    with configured, prefect_api() as api:
+        assert not api.temporary
+        api.ready()  # returns at once: nothing to wait for
