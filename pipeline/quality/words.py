@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
-from itertools import chain
+from collections.abc import Callable, Iterable
+from itertools import chain, pairwise
 
 import numpy as np
 
@@ -188,6 +188,12 @@ class EnglishSplitter:
             pattern = tuple(self._split(chunk, with_specials=False))
             if pattern != words and pattern:
                 self._glue.setdefault(pattern[0], []).append((pattern, words))
+        # Every pattern has at least two words, so a chunk can only need gluing where two of its
+        # words in a row are a pattern's first two: the cheap test that rules out nearly all.
+        self._glue_pairs = frozenset(
+            pattern[:2] for patterns in self._glue.values() for pattern, _ in patterns
+        )
+        assert all(len(pair) == 2 for pair in self._glue_pairs)
 
     def split(self, chunk: str) -> list[str]:
         if chunk in self.specials:
@@ -262,7 +268,7 @@ class EnglishSplitter:
         return words
 
     def _glue_specials(self, words: list[str]) -> list[str]:
-        if self._glue.keys().isdisjoint(words):
+        if self._glue_pairs.isdisjoint(pairwise(words)):
             return words
         matches: list[tuple[int, int, tuple[str, ...]]] = []
         for i, word in enumerate(words):
@@ -298,13 +304,6 @@ _CHAR_MUL = 0x9E3779B97F4A7C15
 SPACE_CODE = (ord(" ") * _CHAR_MUL + 1) & _MASK
 
 
-_POWERS = [pow(HASH_BASE, n, 1 << 64) for n in range(256)]
-
-
-def _power(n: int) -> int:
-    return _POWERS[n] if n < len(_POWERS) else pow(HASH_BASE, n, 1 << 64)
-
-
 def content_hash(text: str) -> int:
     """Polynomial hash of ``text``'s characters, so hash(a + b) derives from hash(a), hash(b)."""
     h = 0
@@ -318,6 +317,7 @@ def content_hash(text: str) -> int:
 SentenceSummary = tuple[int, bool, int, bool]
 
 
+#: The per-word attributes the rules read, indexed by word id.
 _ATTRIBUTES = {
     "length": np.int64,
     "symbolic": np.bool_,
@@ -325,6 +325,89 @@ _ATTRIBUTES = {
     "hash": np.uint64,
     "power": np.uint64,
 }
+#: What the sentencizer reads per word (kept as lists: it reads them one word at a time).
+_SENTENCE_FLAGS = ("punct", "terminal")
+#: Below this many new words the per-word loop beats the array code's fixed cost (measured).
+_BATCH_MIN = 32
+
+
+def word_attributes(words: list[str]) -> dict[str, np.ndarray]:
+    """Every attribute of ``words`` (the arrays of :data:`_ATTRIBUTES`, then ``punct``: all
+    characters are punctuation, spaCy's ``is_punct``; ``terminal``: a sentence-final mark)."""
+    if len(words) < _BATCH_MIN:
+        return word_attributes_one_by_one(words)
+    return word_attributes_batch(words)
+
+
+def word_attributes_one_by_one(words: list[str]) -> dict[str, np.ndarray]:
+    """:func:`word_attributes` a word at a time, as the definitions read (the reference)."""
+    lengths = [len(w) for w in words]
+    return {
+        "length": np.array(lengths, dtype=np.int64),
+        "symbolic": np.array([all(c in cc.SYMBOL_CHARS for c in w) for w in words], dtype=bool),
+        "alpha": np.array([any(c.isalpha() for c in w) for w in words], dtype=bool),
+        "hash": np.array([content_hash(w) for w in words], dtype=np.uint64),
+        "power": np.array([pow(HASH_BASE, n, 1 << 64) for n in lengths], dtype=np.uint64),
+        "punct": np.array([cc.is_punct(w) for w in words], dtype=bool),
+        "terminal": np.array([w in cc.SENTENCIZER_TERMINALS for w in words], dtype=bool),
+    }
+
+
+def word_attributes_batch(words: list[str]) -> dict[str, np.ndarray]:
+    """:func:`word_attributes` for many words at once, from their joined code points.
+
+    Each distinct character is classified once; a word's flag is the and (or the or) of its
+    characters' over its slice; its hash sums each character's code times ``HASH_BASE`` to the
+    power of the characters after it in the word (mod 2**64, as uint64 arithmetic wraps).
+    """
+    count = len(words)
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=count)
+    # surrogatepass: a lone surrogate (text decoded with surrogateescape) is a code point too
+    joined = "".join(words).encode("utf-32-le", "surrogatepass")
+    codes = np.frombuffer(joined, dtype=np.uint32)
+    chars, char_index = np.unique(codes, return_inverse=True)
+    distinct = [chr(c) for c in chars.tolist()]
+
+    def per_char(test: Callable[[str], bool]) -> np.ndarray:
+        return np.fromiter(map(test, distinct), dtype=bool, count=len(distinct))[char_index]
+
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    # reduceat cannot take empty slices: reduce over the words that have characters
+    full = lengths > 0
+    at = starts[full]
+
+    def every(flags: np.ndarray) -> np.ndarray:
+        out = np.ones(count, dtype=bool)  # all() of no characters
+        out[full] = np.logical_and.reduceat(flags, at) if len(at) else []
+        return out
+
+    def some(flags: np.ndarray) -> np.ndarray:
+        out = np.zeros(count, dtype=bool)
+        out[full] = np.logical_or.reduceat(flags, at) if len(at) else []
+        return out
+
+    longest = int(lengths.max(initial=0))
+    powers = np.empty(longest + 1, dtype=np.uint64)
+    powers[0] = 1
+    powers[1:] = np.uint64(HASH_BASE)
+    np.multiply.accumulate(powers, out=powers)
+    # the number of characters after each character in its word
+    after = np.repeat(ends - 1, lengths) - np.arange(len(codes), dtype=np.int64)
+    terms = (codes.astype(np.uint64) * np.uint64(_CHAR_MUL) + np.uint64(1)) * powers[after]
+    hashes = np.zeros(count, dtype=np.uint64)
+    hashes[full] = np.add.reduceat(terms, at) if len(at) else []
+    first = np.zeros(count, dtype=bool)
+    first[full] = per_char(cc.SENTENCIZER_TERMINALS.__contains__)[at]
+    return {
+        "length": lengths,
+        "symbolic": every(per_char(cc.SYMBOL_CHARS.__contains__)),
+        "alpha": some(per_char(str.isalpha)),
+        "hash": hashes,
+        "power": powers[lengths],
+        "punct": every(per_char(cc.is_punct)),
+        "terminal": first & (lengths == 1),
+    }
 
 
 class Lexicon:
@@ -332,8 +415,11 @@ class Lexicon:
 
     Attribute arrays are indexed by word id: ``length``, ``symbolic`` (every character is a
     symbol), ``alpha`` (some character is a letter), ``hash`` (content hash) and ``power``
-    (``HASH_BASE ** length``, to combine hashes). Bounded: when it holds more than ``max_chunks``
-    chunks it starts afresh between documents (results never depend on its contents).
+    (``HASH_BASE ** length``, to combine hashes). A new word only gets its id; the attributes of
+    all words new since are computed together when they are next read (:meth:`arrays`, the
+    sentence flags), which costs a fraction of doing it word by word. Bounded: when it holds
+    more than ``max_chunks`` chunks it starts afresh between documents (results never depend on
+    its contents).
     """
 
     def __init__(self, max_chunks: int = 1_000_000) -> None:
@@ -344,6 +430,7 @@ class Lexicon:
     def _reset(self) -> None:
         self.word_ids: dict[str, int] = {}
         self.words: list[str] = []
+        self._done = 0  # words[:_done] have their attributes
         self._punct: list[bool] = []
         self._terminal: list[bool] = []
         self._columns = {name: np.zeros(1024, dtype=t) for name, t in _ATTRIBUTES.items()}
@@ -357,28 +444,34 @@ class Lexicon:
 
     def word_id(self, word: str) -> int:
         index = self.word_ids.get(word)
-        if index is not None:
-            return index
-        index = len(self.words)
-        if index == len(self._columns["length"]):
-            self._columns = {
-                name: np.concatenate([column, np.zeros_like(column)])
-                for name, column in self._columns.items()
-            }
-        self.word_ids[word] = index
-        self.words.append(word)
-        columns = self._columns
-        columns["length"][index] = len(word)
-        columns["symbolic"][index] = all(c in cc.SYMBOL_CHARS for c in word)
-        columns["alpha"][index] = any(c.isalpha() for c in word)
-        columns["hash"][index] = content_hash(word)
-        columns["power"][index] = _power(len(word))
-        self._punct.append(cc.is_punct(word))
-        self._terminal.append(word in cc.SENTENCIZER_TERMINALS)
+        if index is None:
+            index = self.word_ids[word] = len(self.words)
+            self.words.append(word)
         return index
+
+    def _complete(self) -> None:
+        """Compute the attributes of the words that have none yet."""
+        done, size = self._done, len(self.words)
+        if done == size:
+            return
+        capacity = len(self._columns["length"])
+        if size > capacity:
+            while capacity < size:
+                capacity *= 2
+            grown = {name: np.zeros(capacity, dtype=t) for name, t in _ATTRIBUTES.items()}
+            for name, column in grown.items():
+                column[:done] = self._columns[name][:done]
+            self._columns = grown
+        values = word_attributes(self.words[done:size])
+        for name, column in self._columns.items():
+            column[done:size] = values[name]
+        self._punct.extend(values["punct"].tolist())
+        self._terminal.extend(values["terminal"].tolist())
+        self._done = size
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The attribute arrays, covering every word id handed out so far."""
+        self._complete()
         size = len(self.words)
         return {name: column[:size] for name, column in self._columns.items()}
 
@@ -404,7 +497,9 @@ class Lexicon:
     def sentence_summary(self, chunk: str) -> SentenceSummary:
         summary = self.sentence_chunks.get(chunk)
         if summary is None:
-            flags = [(self._punct[i], self._terminal[i]) for i in self.chunks[chunk]]
+            ids = self.chunks[chunk]
+            self._complete()
+            flags = [(self._punct[i], self._terminal[i]) for i in ids]
             summary = (*_run_sentencizer(flags, False), *_run_sentencizer(flags, True))
             self.sentence_chunks[chunk] = summary
         return summary
