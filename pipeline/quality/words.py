@@ -41,6 +41,7 @@ _QUOTE_CLASS = "".join(re.escape(q) for q in cc.QUOTES_LIST)
 # and the group syntax characters are members too; the same set is kept for the same splits.
 _PUNCT_CLASS = re.escape("|".join(cc.PUNCT_LIST)) + re.escape("(?:)")
 _ICON = f"[{cc.ICONS}]"
+_POSSESSIVES = ("'s", "'S", "’s", "’S")
 
 _PREFIXES = [
     "§",
@@ -86,9 +87,25 @@ _INFIXES = [
     rf"(?<=[{_A}0-9])[:<>=/](?=[{_A}])",
 ]
 
+
+def _first_chars(*literals: tuple[str, ...] | list[str] | str) -> str:
+    """A character class body holding the first character of each literal."""
+    return "".join(re.escape(c) for c in sorted({item[0] for group in literals for item in group}))
+
+
+# A suffix or infix match starts with one of these characters (the first character each of their
+# patterns consumes). Searching with this as a lookahead before the alternation finds the same
+# matches, but tries the alternatives only where one can start, not at every position.
+_SUFFIX_FIRST = _first_chars(
+    cc.PUNCT_LIST, cc.QUOTES_LIST, cc.CURRENCY_LIST, cc.UNITS_LIST, _POSSESSIVES, ".…—–+"
+)
+_INFIX_FIRST = _first_chars(cc.HYPHENS_LIST, ".…+-*^,:<>=/")
+
 _PREFIX_RE = re.compile("|".join(_PREFIXES))  # used with .match: anchored at the start
-_SUFFIX_RE = re.compile("|".join(f"{s}$" for s in _SUFFIXES))
-_INFIX_RE = re.compile("|".join(_INFIXES))
+_SUFFIX_RE = re.compile(
+    f"(?=[{_SUFFIX_FIRST}{cc.ICONS}])(?:{'|'.join(f'{s}$' for s in _SUFFIXES)})"
+)
+_INFIX_RE = re.compile(f"(?=[{_INFIX_FIRST}{cc.ICONS}])(?:{'|'.join(_INFIXES)})")
 
 # URLs and host names stay one word: an optional scheme and user, then an IPv4 address outside
 # the private ranges or dotted host labels ending in a lower-case top-level label, then an
@@ -116,7 +133,6 @@ def _is_url(text: str) -> bool:
 
 _ASCII_DIGIT = re.compile("[0-9]")
 _LETTER_CURRENCIES = ("US$", "C$", "A$")
-_POSSESSIVES = ("'s", "'S", "’s", "’S")
 
 
 def _prefix_length(text: str) -> int:
