@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from itertools import chain, pairwise
 
 import numpy as np
@@ -347,12 +347,12 @@ _SENTENCE_FLAGS = ("punct", "terminal")
 _BATCH_MIN = 32
 
 
-def word_attributes(words: list[str]) -> dict[str, np.ndarray]:
+def word_attributes(words: list[str], chars: CharClasses | None = None) -> dict[str, np.ndarray]:
     """Every attribute of ``words`` (the arrays of :data:`_ATTRIBUTES`, then ``punct``: all
     characters are punctuation, spaCy's ``is_punct``; ``terminal``: a sentence-final mark)."""
     if len(words) < _BATCH_MIN:
         return word_attributes_one_by_one(words)
-    return word_attributes_batch(words)
+    return word_attributes_batch(words, chars)
 
 
 def word_attributes_one_by_one(words: list[str]) -> dict[str, np.ndarray]:
@@ -369,38 +369,66 @@ def word_attributes_one_by_one(words: list[str]) -> dict[str, np.ndarray]:
     }
 
 
-def word_attributes_batch(words: list[str]) -> dict[str, np.ndarray]:
+class CharClasses:
+    """The character classes the word attributes need, per code point, each classified on first
+    sight and kept (a table over all of Unicode: one byte each)."""
+
+    SYMBOL, ALPHA, PUNCT, TERMINAL, SEEN = 1, 2, 4, 8, 16
+
+    def __init__(self) -> None:
+        self.table = np.zeros(0x110000, dtype=np.uint8)
+
+    @classmethod
+    def classify(cls, char: str) -> int:
+        return (
+            cls.SEEN
+            | cls.SYMBOL * (char in cc.SYMBOL_CHARS)
+            | cls.ALPHA * char.isalpha()
+            | cls.PUNCT * cc.is_punct(char)
+            | cls.TERMINAL * (char in cc.SENTENCIZER_TERMINALS)
+        )
+
+    def of(self, codes: np.ndarray) -> np.ndarray:
+        """The class bits of each code point in ``codes``."""
+        flags = self.table[codes]
+        new = codes[flags == 0]
+        if len(new):
+            new = np.unique(new)
+            self.table[new] = [self.classify(chr(c)) for c in new.tolist()]
+            flags = self.table[codes]
+        return flags
+
+
+def word_attributes_batch(
+    words: list[str], chars: CharClasses | None = None
+) -> dict[str, np.ndarray]:
     """:func:`word_attributes` for many words at once, from their joined code points.
 
-    Each distinct character is classified once; a word's flag is the and (or the or) of its
-    characters' over its slice; its hash sums each character's code times ``HASH_BASE`` to the
-    power of the characters after it in the word (mod 2**64, as uint64 arithmetic wraps).
+    Each character's classes come from ``chars`` (new ones are classified once); a word's flag
+    is the and (or the or) of its characters' over its slice; its hash sums each character's
+    code times ``HASH_BASE`` to the power of the characters after it in the word (mod 2**64, as
+    uint64 arithmetic wraps).
     """
     count = len(words)
     lengths = np.fromiter(map(len, words), dtype=np.int64, count=count)
     # surrogatepass: a lone surrogate (text decoded with surrogateescape) is a code point too
     joined = "".join(words).encode("utf-32-le", "surrogatepass")
     codes = np.frombuffer(joined, dtype=np.uint32)
-    chars, char_index = np.unique(codes, return_inverse=True)
-    distinct = [chr(c) for c in chars.tolist()]
-
-    def per_char(test: Callable[[str], bool]) -> np.ndarray:
-        return np.fromiter(map(test, distinct), dtype=bool, count=len(distinct))[char_index]
-
+    classes = (chars or CharClasses()).of(codes)
     ends = np.cumsum(lengths)
     starts = ends - lengths
     # reduceat cannot take empty slices: reduce over the words that have characters
     full = lengths > 0
     at = starts[full]
 
-    def every(flags: np.ndarray) -> np.ndarray:
+    def every(bit: int) -> np.ndarray:
         out = np.ones(count, dtype=bool)  # all() of no characters
-        out[full] = np.logical_and.reduceat(flags, at) if len(at) else []
+        out[full] = np.logical_and.reduceat(classes & bit != 0, at) if len(at) else []
         return out
 
-    def some(flags: np.ndarray) -> np.ndarray:
+    def some(bit: int) -> np.ndarray:
         out = np.zeros(count, dtype=bool)
-        out[full] = np.logical_or.reduceat(flags, at) if len(at) else []
+        out[full] = np.logical_or.reduceat(classes & bit != 0, at) if len(at) else []
         return out
 
     longest = int(lengths.max(initial=0))
@@ -413,16 +441,14 @@ def word_attributes_batch(words: list[str]) -> dict[str, np.ndarray]:
     terms = (codes.astype(np.uint64) * np.uint64(_CHAR_MUL) + np.uint64(1)) * powers[after]
     hashes = np.zeros(count, dtype=np.uint64)
     hashes[full] = np.add.reduceat(terms, at) if len(at) else []
-    first = np.zeros(count, dtype=bool)
-    first[full] = per_char(cc.SENTENCIZER_TERMINALS.__contains__)[at]
     return {
         "length": lengths,
-        "symbolic": every(per_char(cc.SYMBOL_CHARS.__contains__)),
-        "alpha": some(per_char(str.isalpha)),
+        "symbolic": every(CharClasses.SYMBOL),
+        "alpha": some(CharClasses.ALPHA),
         "hash": hashes,
         "power": powers[lengths],
-        "punct": every(per_char(cc.is_punct)),
-        "terminal": first & (lengths == 1),
+        "punct": every(CharClasses.PUNCT),
+        "terminal": (lengths == 1) & every(CharClasses.TERMINAL),
     }
 
 
@@ -441,6 +467,7 @@ class Lexicon:
     def __init__(self, max_chunks: int = 1_000_000) -> None:
         self.splitter = EnglishSplitter()
         self.max_chunks = max_chunks
+        self._chars = CharClasses()
         self._reset()
 
     def _reset(self) -> None:
@@ -478,7 +505,7 @@ class Lexicon:
             for name, column in grown.items():
                 column[:done] = self._columns[name][:done]
             self._columns = grown
-        values = word_attributes(self.words[done:size])
+        values = word_attributes(self.words[done:size], self._chars)
         for name, column in self._columns.items():
             column[done:size] = values[name]
         self._punct.extend(values["punct"].tolist())
