@@ -194,3 +194,15 @@ def test_lexicon_attributes_cover_every_word_id_whenever_read() -> None:
         assert np.array_equal(column, reference[name]), name
     lexicon_.ids("one new word")
     assert len(lexicon_.arrays()["hash"]) == len(lexicon_.words)
+
+
+def test_a_run_of_full_stops_comes_off_whole_however_long() -> None:
+    # the suffix search looks at the end of a chunk only; a run of dots may begin before it
+    for dots in range(2, 12):
+        assert EnglishSplitter().split("wait" + "." * dots) == ["wait", "." * dots]
+        assert EnglishSplitter().split("(wait" + "." * dots + ")") == [
+            "(",
+            "wait",
+            "." * dots,
+            ")",
+        ]

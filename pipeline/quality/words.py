@@ -101,6 +101,11 @@ _SUFFIX_FIRST = _first_chars(
 )
 _INFIX_FIRST = _first_chars(cc.HYPHENS_LIST, ".…+-*^,:<>=/")
 
+#: Longer than any suffix but ``\.\.+`` (a suffix ends the text: the search starts this far back).
+_SUFFIX_WINDOW = 1 + max(
+    map(len, (*cc.PUNCT_LIST, *cc.QUOTES_LIST, *cc.CURRENCY_LIST, *cc.UNITS_LIST, *_POSSESSIVES))
+)
+
 _PREFIX_RE = re.compile("|".join(_PREFIXES))  # used with .match: anchored at the start
 _SUFFIX_RE = re.compile(
     f"(?=[{_SUFFIX_FIRST}{cc.ICONS}])(?:{'|'.join(f'{s}$' for s in _SUFFIXES)})"
@@ -153,7 +158,12 @@ def _suffix_length(text: str) -> int:
             return 2 if text.endswith(_POSSESSIVES) else 0
     elif "0" <= last <= "9":  # no suffix ends in an ASCII digit
         return 0
-    match = _SUFFIX_RE.search(text)
+    # Only a run of full stops is longer than the window: a match at the window's start may be
+    # one that begins further left.
+    start = max(0, len(text) - _SUFFIX_WINDOW)
+    match = _SUFFIX_RE.search(text, start)  # lookbehinds still see the text before ``start``
+    if match and start and match.start() == start:
+        match = _SUFFIX_RE.search(text)
     return match.end() - match.start() if match else 0
 
 
@@ -344,7 +354,7 @@ _ATTRIBUTES = {
 #: What the sentencizer reads per word (kept as lists: it reads them one word at a time).
 _SENTENCE_FLAGS = ("punct", "terminal")
 #: Below this many new words the per-word loop beats the array code's fixed cost (measured).
-_BATCH_MIN = 32
+_BATCH_MIN = 12
 
 
 def word_attributes(words: list[str], chars: CharClasses | None = None) -> dict[str, np.ndarray]:
@@ -566,14 +576,17 @@ class _ChunkCache(dict[str, tuple[int, ...]]):
 
     def __init__(self, lexicon: Lexicon) -> None:
         super().__init__()
-        self.lexicon = lexicon
+        self._split = lexicon.splitter.split
+        self._known = lexicon.word_ids
+        self._word_id = lexicon.word_id
 
     def __missing__(self, chunk: str) -> tuple[int, ...]:
-        known = self.lexicon.word_ids
-        word_id = self.lexicon.word_id
-        ids = tuple(
-            [known[w] if w in known else word_id(w) for w in self.lexicon.splitter.split(chunk)]
-        )
+        words = self._split(chunk)
+        if len(words) == 1:  # most chunks: one word, often one already known
+            index = self._known.get(words[0])
+            ids = (self._word_id(words[0]) if index is None else index,)
+        else:
+            ids = tuple(map(self._word_id, words))
         self[chunk] = ids
         return ids
 
