@@ -168,7 +168,8 @@ def _suffix_length(text: str) -> int:
 
 
 _SIMPLE_PREFIXES = frozenset("([{\"'")  # split off whatever follows them
-_SIMPLE_SUFFIXES = frozenset(",;:!?)]}\"'")  # split off whatever precedes them
+# split off what precedes them (a full stop not after every character)
+_SIMPLE_SUFFIXES = frozenset(",;:!?)]}\"'.")
 
 
 def _split_simple(chunk: str, specials: dict[str, tuple[str, ...]]) -> list[str] | None:
@@ -179,7 +180,7 @@ def _split_simple(chunk: str, specials: dict[str, tuple[str, ...]]) -> list[str]
     core = chunk
     if core[0] in _SIMPLE_PREFIXES:
         head, core = core[0], core[1:]
-    if core and (core[-1] in _SIMPLE_SUFFIXES or core[-1] == "."):
+    if core and core[-1] in _SIMPLE_SUFFIXES:
         tail, core = core[-1], core[:-1]
     if not (head or tail) or not core.isascii() or not (core.isalpha() or core.isdigit()):
         return None
@@ -193,6 +194,9 @@ def _split_simple(chunk: str, specials: dict[str, tuple[str, ...]]) -> list[str]
     if tail:
         words.append(tail)
     return words
+
+
+_NO_SPECIALS: dict[str, tuple[str, ...]] = {}
 
 
 class EnglishSplitter:
@@ -226,7 +230,9 @@ class EnglishSplitter:
             return list(self.specials[chunk])
         if chunk.isalpha() or chunk.isdigit():  # no affix, infix or URL can apply
             return [chunk]
-        words = _split_simple(chunk, self.specials)
+        words = None
+        if chunk[0] in _SIMPLE_PREFIXES or chunk[-1] in _SIMPLE_SUFFIXES:
+            words = _split_simple(chunk, self.specials)
         if words is None:
             words = self._split(chunk, with_specials=True)
         if len(words) > 1 and self._glue:
@@ -234,7 +240,7 @@ class EnglishSplitter:
         return words
 
     def _split(self, chunk: str, with_specials: bool) -> list[str]:
-        specials = self.specials if with_specials else {}
+        specials = self.specials if with_specials else _NO_SPECIALS
         if chunk in specials:
             return list(specials[chunk])
         prefixes: list[str] = []
@@ -278,9 +284,12 @@ class EnglishSplitter:
 
     @staticmethod
     def _split_infixes(text: str) -> list[str]:
+        first = _INFIX_RE.search(text)
+        if first is None:  # most often
+            return [text]
         words: list[str] = []
         start = 0
-        for match in _INFIX_RE.finditer(text):
+        for match in _INFIX_RE.finditer(text, first.start()):
             begin, end = match.span()
             if begin == 0:  # an infix at the very start does not split
                 continue
