@@ -423,10 +423,10 @@ def word_attributes_batch(
 ) -> dict[str, np.ndarray]:
     """:func:`word_attributes` for many words at once, from their joined code points.
 
-    Each character's classes come from ``chars`` (new ones are classified once); a word's flag
-    is the and (or the or) of its characters' over its slice; its hash sums each character's
-    code times ``HASH_BASE`` to the power of the characters after it in the word (mod 2**64, as
-    uint64 arithmetic wraps).
+    Each character's class bits come from ``chars`` (new characters are classified once); a
+    word's flags are the and (or the or) of its characters' bits over its slice; its hash sums
+    each character's term times ``HASH_BASE`` to the power of the characters after it in the
+    word (mod 2**64, as uint64 arithmetic wraps).
     """
     count = len(words)
     lengths = np.fromiter(map(len, words), dtype=np.int64, count=count)
@@ -435,21 +435,6 @@ def word_attributes_batch(
     codes = np.frombuffer(joined, dtype=np.uint32)
     classes = (chars or CharClasses()).of(codes)
     ends = np.cumsum(lengths)
-    starts = ends - lengths
-    # reduceat cannot take empty slices: reduce over the words that have characters
-    full = lengths > 0
-    at = starts[full]
-
-    def every(bit: int) -> np.ndarray:
-        out = np.ones(count, dtype=bool)  # all() of no characters
-        out[full] = np.logical_and.reduceat(classes & bit != 0, at) if len(at) else []
-        return out
-
-    def some(bit: int) -> np.ndarray:
-        out = np.zeros(count, dtype=bool)
-        out[full] = np.logical_or.reduceat(classes & bit != 0, at) if len(at) else []
-        return out
-
     longest = int(lengths.max(initial=0))
     powers = np.empty(longest + 1, dtype=np.uint64)
     powers[0] = 1
@@ -458,16 +443,25 @@ def word_attributes_batch(
     # the number of characters after each character in its word
     after = np.repeat(ends - 1, lengths) - np.arange(len(codes), dtype=np.int64)
     terms = (codes.astype(np.uint64) * np.uint64(_CHAR_MUL) + np.uint64(1)) * powers[after]
+    # Per word: the class bits all its characters have, those some character has, the hash.
+    # reduceat cannot take empty slices: reduce over the words that have characters.
+    every = np.full(count, 0xFF, dtype=np.uint8)  # all() of no characters
+    some = np.zeros(count, dtype=np.uint8)
     hashes = np.zeros(count, dtype=np.uint64)
-    hashes[full] = np.add.reduceat(terms, at) if len(at) else []
+    if len(codes):
+        full = lengths > 0
+        at = (ends - lengths)[full]
+        every[full] = np.bitwise_and.reduceat(classes, at)
+        some[full] = np.bitwise_or.reduceat(classes, at)
+        hashes[full] = np.add.reduceat(terms, at)
     return {
         "length": lengths,
-        "symbolic": every(CharClasses.SYMBOL),
-        "alpha": some(CharClasses.ALPHA),
+        "symbolic": every & CharClasses.SYMBOL != 0,
+        "alpha": some & CharClasses.ALPHA != 0,
         "hash": hashes,
         "power": powers[lengths],
-        "punct": every(CharClasses.PUNCT),
-        "terminal": (lengths == 1) & every(CharClasses.TERMINAL),
+        "punct": every & CharClasses.PUNCT != 0,
+        "terminal": (lengths == 1) & (every & CharClasses.TERMINAL != 0),
     }
 
 
