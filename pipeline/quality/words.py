@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import re
 import threading
+from array import array
 from collections.abc import Iterable
-from itertools import chain, pairwise
+from itertools import pairwise
 
 import numpy as np
 
@@ -533,8 +534,8 @@ class Lexicon:
 
     def ids(self, text: str) -> np.ndarray:
         """Word ids of ``text`` in order (whitespace is not a word)."""
-        chunk_words = map(self.chunks.__getitem__, text.split())
-        return np.fromiter(chain.from_iterable(chunk_words), dtype=np.int64)
+        packed = b"".join(map(self.chunks.__getitem__, text.split()))
+        return np.frombuffer(packed, dtype=np.int64).copy()  # a copy: writable, as before
 
     def whitespace_ids(self, text: str) -> np.ndarray:
         """Word ids of ``text``'s whitespace-separated words, punctuation attached (the words
@@ -553,7 +554,7 @@ class Lexicon:
     def sentence_summary(self, chunk: str) -> SentenceSummary:
         summary = self.sentence_chunks.get(chunk)
         if summary is None:
-            ids = self.chunks[chunk]
+            ids = memoryview(self.chunks[chunk]).cast("q")
             self._complete()
             flags = [(self._punct[i], self._terminal[i]) for i in ids]
             summary = (*_run_sentencizer(flags, False), *_run_sentencizer(flags, True))
@@ -574,22 +575,17 @@ def _run_sentencizer(flags: Iterable[tuple[bool, bool]], seen: bool) -> tuple[in
     return boundaries, seen
 
 
-class _ChunkCache(dict[str, tuple[int, ...]]):
-    """chunk -> word ids, splitting on first sight."""
+class _ChunkCache(dict[str, bytes]):
+    """chunk -> its word ids packed as int64 (so a text's ids join without a Python int per
+    word), splitting on first sight."""
 
     def __init__(self, lexicon: Lexicon) -> None:
         super().__init__()
         self._split = lexicon.splitter.split
-        self._known = lexicon.word_ids
         self._word_id = lexicon.word_id
 
-    def __missing__(self, chunk: str) -> tuple[int, ...]:
-        words = self._split(chunk)
-        if len(words) == 1:  # most chunks: one word, often one already known
-            index = self._known.get(words[0])
-            ids = (self._word_id(words[0]) if index is None else index,)
-        else:
-            ids = tuple(map(self._word_id, words))
+    def __missing__(self, chunk: str) -> bytes:
+        ids = array("q", map(self._word_id, self._split(chunk))).tobytes()
         self[chunk] = ids
         return ids
 
