@@ -249,7 +249,8 @@ class EnglishSplitter:
         rest = chunk
         last = -1
         while rest and len(rest) != last:
-            if rest in specials:
+            # letters alone have no prefix or suffix: the next round would change nothing
+            if rest in specials or rest.isalpha():
                 break
             last = len(rest)
             pre = _prefix_length(rest)
