@@ -131,38 +131,11 @@ def test_each_thread_has_its_own_lexicon() -> None:
 # inside a word), an emoji outside the Basic Multilingual Plane, a lone surrogate, an empty word
 # and one longer than any precomputed power.
 MIXED_WORDS = [
-    *[
-        "naïve",
-        "Straße",
-        "日本語",
-        "12,5",
-        "$",
-        "%%",
-        "...",
-        ".",
-        "!",
-        "。",
-        "?",
-        "?!",
-        "«",
-        "»",
-        "‘",
-        "’",
-        "'S",
-        "n't",
-        "e.g.",
-        "C++",
-        ":)",
-        "¬_¬",
-        "😀",
-        "a😀",
-    ],
+    *("naïve", "Straße", "日本語", "12,5", "$", "%%", "...", ".", "!", "。", "?", "?!", "«", "»"),
+    *("‘", "’", "'S", "n't", "e.g.", "C++", ":)", "¬_¬", "😀", "a😀", "—", "\x07", "٫"),
     "\udcff",
     "",
     "x" * 300 + "ü",
-    "—",
-    "\x07",
-    "٫",
 ]
 
 
@@ -198,11 +171,7 @@ def test_lexicon_attributes_cover_every_word_id_whenever_read() -> None:
 
 def test_a_run_of_full_stops_comes_off_whole_however_long() -> None:
     # the suffix search looks at the end of a chunk only; a run of dots may begin before it
+    splitter = EnglishSplitter()
     for dots in range(2, 12):
-        assert EnglishSplitter().split("wait" + "." * dots) == ["wait", "." * dots]
-        assert EnglishSplitter().split("(wait" + "." * dots + ")") == [
-            "(",
-            "wait",
-            "." * dots,
-            ")",
-        ]
+        assert splitter.split("wait" + "." * dots) == ["wait", "." * dots]
+        assert splitter.split("(wait" + "." * dots + ")") == ["(", "wait", "." * dots, ")"]

@@ -9,10 +9,19 @@ suffixes peeled off in turn, then URLs kept whole, then infixes (hyphens between
 pieces back together.
 
 Speed comes from caching: a chunk always splits the same way, and most chunks of a corpus repeat,
-so each distinct chunk is split once per thread and its words are kept as integer ids into a
-:class:`Lexicon`, whose per-word attributes (length, symbol-only, has a letter, a content hash,
-sentence punctuation) the rules read as numpy arrays. One pass over a document's chunks gives
-every rule what it needs.
+so each distinct chunk is split once per thread and its words are kept as integer ids (packed
+int64 bytes, so a text's ids are one join) into a :class:`Lexicon`, whose per-word attributes
+(length, symbol-only, has a letter, a content hash, sentence punctuation) the rules read as numpy
+arrays. One pass over a document's chunks gives every rule what it needs.
+
+The first sight of a chunk is what a worker pays for once per distinct chunk, so it is kept
+cheap too: the commonest chunk shapes split without regexes; the suffix and infix regexes look
+ahead for a character a match can start with, and the suffix search starts near the end; the
+emoticon pass first tests adjacent word pairs; a new word only gets its id, and the attributes
+of all words new since are computed together, on numpy arrays of their code points, when next
+read (:func:`word_attributes_batch`; :func:`word_attributes_one_by_one` is the reference and
+does small batches). On the 26 MB web-like sample this made a cold pass about 1.6x faster
+(``bench/words_speed.py``, ``bench/RESULTS.md``).
 
 One difference remains, by design: spaCy's second pass also matches special cases across a
 space (``) :]`` holds ``)`` ``:`` ``]``, and ``):`` spans the space); such a match is never
