@@ -371,8 +371,6 @@ _ATTRIBUTES = {
     "hash": np.uint64,
     "power": np.uint64,
 }
-#: What the sentencizer reads per word (kept as lists: it reads them one word at a time).
-_SENTENCE_FLAGS = ("punct", "terminal")
 #: Below this many new words the per-word loop beats the array code's fixed cost (measured).
 _BATCH_MIN = 12
 
