@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 
 from pipeline.quality.words import (
+    CharClasses,
     EnglishSplitter,
     Lexicon,
+    content_hash,
     count_sentences,
     lexicon,
     split_into_words,
+    word_attributes_batch,
+    word_attributes_one_by_one,
 )
 
 # Each expected split is what spaCy 3.8's blank English tokenizer returns for the chunk.
@@ -120,3 +125,53 @@ def test_each_thread_has_its_own_lexicon() -> None:
     thread.start()
     thread.join()
     assert seen[0] is not lexicon()
+
+
+# Letters of several scripts, digits, symbols, punctuation, sentence-final marks (one alone, one
+# inside a word), an emoji outside the Basic Multilingual Plane, a lone surrogate, an empty word
+# and one longer than any precomputed power.
+MIXED_WORDS = [
+    *("naïve", "Straße", "日本語", "12,5", "$", "%%", "...", ".", "!", "。", "?", "?!", "«", "»"),
+    *("‘", "’", "'S", "n't", "e.g.", "C++", ":)", "¬_¬", "😀", "a😀", "—", "\x07", "٫"),
+    "\udcff",
+    "",
+    "x" * 300 + "ü",
+]
+
+
+def test_batch_word_attributes_equal_the_per_word_definitions() -> None:
+    words = MIXED_WORDS * 3  # repeats too
+    chars = CharClasses()
+    word_attributes_batch(words[:5], chars)  # the table knows some characters, not all
+    batch = word_attributes_batch(words, chars)
+    reference = word_attributes_one_by_one(words)
+    assert batch.keys() == reference.keys()
+    for name, values in reference.items():
+        assert batch[name].dtype == values.dtype, name
+        assert batch[name].tolist() == values.tolist(), name
+    assert reference["hash"].tolist() == [content_hash(w) for w in words]
+    # "...", ".", "!", "。": only a mark alone is a sentence-final word
+    assert reference["terminal"].tolist()[6:10] == [False, True, True, True]
+
+
+def test_lexicon_attributes_cover_every_word_id_whenever_read() -> None:
+    text = " ".join(MIXED_WORDS) + " (" + " ".join(f"w{i}," for i in range(100)) + ")."
+    lexicon_ = Lexicon()
+    assert count_sentences(lexicon_, "First (words). Then more words!") == 2  # flags first
+    ids = lexicon_.ids(text)
+    arrays = lexicon_.arrays()
+    words = lexicon_.words
+    assert ids.max() < len(words) == len(arrays["length"])
+    reference = word_attributes_one_by_one(words)
+    for name, column in arrays.items():
+        assert np.array_equal(column, reference[name]), name
+    lexicon_.ids("one new word")
+    assert len(lexicon_.arrays()["hash"]) == len(lexicon_.words)
+
+
+def test_a_run_of_full_stops_comes_off_whole_however_long() -> None:
+    # the suffix search looks at the end of a chunk only; a run of dots may begin before it
+    splitter = EnglishSplitter()
+    for dots in range(2, 12):
+        assert splitter.split("wait" + "." * dots) == ["wait", "." * dots]
+        assert splitter.split("(wait" + "." * dots + ")") == ["(", "wait", "." * dots, ")"]

@@ -9,10 +9,19 @@ suffixes peeled off in turn, then URLs kept whole, then infixes (hyphens between
 pieces back together.
 
 Speed comes from caching: a chunk always splits the same way, and most chunks of a corpus repeat,
-so each distinct chunk is split once per thread and its words are kept as integer ids into a
-:class:`Lexicon`, whose per-word attributes (length, symbol-only, has a letter, a content hash,
-sentence punctuation) the rules read as numpy arrays. One pass over a document's chunks gives
-every rule what it needs.
+so each distinct chunk is split once per thread and its words are kept as integer ids (packed
+int64 bytes, so a text's ids are one join) into a :class:`Lexicon`, whose per-word attributes
+(length, symbol-only, has a letter, a content hash, sentence punctuation) the rules read as numpy
+arrays. One pass over a document's chunks gives every rule what it needs.
+
+The first sight of a chunk is what a worker pays for once per distinct chunk, so it is kept
+cheap too: the commonest chunk shapes split without regexes; the suffix and infix regexes look
+ahead for a character a match can start with, and the suffix search starts near the end; the
+emoticon pass first tests adjacent word pairs; a new word only gets its id, and the attributes
+of all words new since are computed together, on numpy arrays of their code points, when next
+read (:func:`word_attributes_batch`; :func:`word_attributes_one_by_one` is the reference and
+does small batches). On the 26 MB web-like sample this made a cold pass about 1.6x faster
+(``bench/words_speed.py``, ``bench/RESULTS.md``).
 
 One difference remains, by design: spaCy's second pass also matches special cases across a
 space (``) :]`` holds ``)`` ``:`` ``]``, and ``):`` spans the space); such a match is never
@@ -25,8 +34,9 @@ from __future__ import annotations
 
 import re
 import threading
+from array import array
 from collections.abc import Iterable
-from itertools import chain
+from itertools import pairwise
 
 import numpy as np
 
@@ -41,6 +51,7 @@ _QUOTE_CLASS = "".join(re.escape(q) for q in cc.QUOTES_LIST)
 # and the group syntax characters are members too; the same set is kept for the same splits.
 _PUNCT_CLASS = re.escape("|".join(cc.PUNCT_LIST)) + re.escape("(?:)")
 _ICON = f"[{cc.ICONS}]"
+_POSSESSIVES = ("'s", "'S", "’s", "’S")
 
 _PREFIXES = [
     "§",
@@ -86,9 +97,30 @@ _INFIXES = [
     rf"(?<=[{_A}0-9])[:<>=/](?=[{_A}])",
 ]
 
+
+def _first_chars(*literals: tuple[str, ...] | list[str] | str) -> str:
+    """A character class body holding the first character of each literal."""
+    return "".join(re.escape(c) for c in sorted({item[0] for group in literals for item in group}))
+
+
+# A suffix or infix match starts with one of these characters (the first character each of their
+# patterns consumes). Searching with this as a lookahead before the alternation finds the same
+# matches, but tries the alternatives only where one can start, not at every position.
+_SUFFIX_FIRST = _first_chars(
+    cc.PUNCT_LIST, cc.QUOTES_LIST, cc.CURRENCY_LIST, cc.UNITS_LIST, _POSSESSIVES, ".…—–+"
+)
+_INFIX_FIRST = _first_chars(cc.HYPHENS_LIST, ".…+-*^,:<>=/")
+
+#: Longer than any suffix but ``\.\.+`` (a suffix ends the text: the search starts this far back).
+_SUFFIX_WINDOW = 1 + max(
+    map(len, (*cc.PUNCT_LIST, *cc.QUOTES_LIST, *cc.CURRENCY_LIST, *cc.UNITS_LIST, *_POSSESSIVES))
+)
+
 _PREFIX_RE = re.compile("|".join(_PREFIXES))  # used with .match: anchored at the start
-_SUFFIX_RE = re.compile("|".join(f"{s}$" for s in _SUFFIXES))
-_INFIX_RE = re.compile("|".join(_INFIXES))
+_SUFFIX_RE = re.compile(
+    f"(?=[{_SUFFIX_FIRST}{cc.ICONS}])(?:{'|'.join(f'{s}$' for s in _SUFFIXES)})"
+)
+_INFIX_RE = re.compile(f"(?=[{_INFIX_FIRST}{cc.ICONS}])(?:{'|'.join(_INFIXES)})")
 
 # URLs and host names stay one word: an optional scheme and user, then an IPv4 address outside
 # the private ranges or dotted host labels ending in a lower-case top-level label, then an
@@ -116,7 +148,6 @@ def _is_url(text: str) -> bool:
 
 _ASCII_DIGIT = re.compile("[0-9]")
 _LETTER_CURRENCIES = ("US$", "C$", "A$")
-_POSSESSIVES = ("'s", "'S", "’s", "’S")
 
 
 def _prefix_length(text: str) -> int:
@@ -137,12 +168,18 @@ def _suffix_length(text: str) -> int:
             return 2 if text.endswith(_POSSESSIVES) else 0
     elif "0" <= last <= "9":  # no suffix ends in an ASCII digit
         return 0
-    match = _SUFFIX_RE.search(text)
+    # Only a run of full stops is longer than the window: a match at the window's start may be
+    # one that begins further left.
+    start = max(0, len(text) - _SUFFIX_WINDOW)
+    match = _SUFFIX_RE.search(text, start)  # lookbehinds still see the text before ``start``
+    if match and start and match.start() == start:
+        match = _SUFFIX_RE.search(text)
     return match.end() - match.start() if match else 0
 
 
 _SIMPLE_PREFIXES = frozenset("([{\"'")  # split off whatever follows them
-_SIMPLE_SUFFIXES = frozenset(",;:!?)]}\"'")  # split off whatever precedes them
+# split off what precedes them (a full stop not after every character)
+_SIMPLE_SUFFIXES = frozenset(",;:!?)]}\"'.")
 
 
 def _split_simple(chunk: str, specials: dict[str, tuple[str, ...]]) -> list[str] | None:
@@ -153,7 +190,7 @@ def _split_simple(chunk: str, specials: dict[str, tuple[str, ...]]) -> list[str]
     core = chunk
     if core[0] in _SIMPLE_PREFIXES:
         head, core = core[0], core[1:]
-    if core and (core[-1] in _SIMPLE_SUFFIXES or core[-1] == "."):
+    if core and core[-1] in _SIMPLE_SUFFIXES:
         tail, core = core[-1], core[:-1]
     if not (head or tail) or not core.isascii() or not (core.isalpha() or core.isdigit()):
         return None
@@ -167,6 +204,9 @@ def _split_simple(chunk: str, specials: dict[str, tuple[str, ...]]) -> list[str]
     if tail:
         words.append(tail)
     return words
+
+
+_NO_SPECIALS: dict[str, tuple[str, ...]] = {}
 
 
 class EnglishSplitter:
@@ -188,13 +228,21 @@ class EnglishSplitter:
             pattern = tuple(self._split(chunk, with_specials=False))
             if pattern != words and pattern:
                 self._glue.setdefault(pattern[0], []).append((pattern, words))
+        # Every pattern has at least two words, so a chunk can only need gluing where two of its
+        # words in a row are a pattern's first two: the cheap test that rules out nearly all.
+        self._glue_pairs = frozenset(
+            pattern[:2] for patterns in self._glue.values() for pattern, _ in patterns
+        )
+        assert all(len(pair) == 2 for pair in self._glue_pairs)
 
     def split(self, chunk: str) -> list[str]:
         if chunk in self.specials:
             return list(self.specials[chunk])
         if chunk.isalpha() or chunk.isdigit():  # no affix, infix or URL can apply
             return [chunk]
-        words = _split_simple(chunk, self.specials)
+        words = None
+        if chunk[0] in _SIMPLE_PREFIXES or chunk[-1] in _SIMPLE_SUFFIXES:
+            words = _split_simple(chunk, self.specials)
         if words is None:
             words = self._split(chunk, with_specials=True)
         if len(words) > 1 and self._glue:
@@ -202,7 +250,7 @@ class EnglishSplitter:
         return words
 
     def _split(self, chunk: str, with_specials: bool) -> list[str]:
-        specials = self.specials if with_specials else {}
+        specials = self.specials if with_specials else _NO_SPECIALS
         if chunk in specials:
             return list(specials[chunk])
         prefixes: list[str] = []
@@ -210,7 +258,8 @@ class EnglishSplitter:
         rest = chunk
         last = -1
         while rest and len(rest) != last:
-            if rest in specials:
+            # letters alone have no prefix or suffix: the next round would change nothing
+            if rest in specials or rest.isalpha():
                 break
             last = len(rest)
             pre = _prefix_length(rest)
@@ -246,9 +295,12 @@ class EnglishSplitter:
 
     @staticmethod
     def _split_infixes(text: str) -> list[str]:
+        first = _INFIX_RE.search(text)
+        if first is None:  # most often
+            return [text]
         words: list[str] = []
         start = 0
-        for match in _INFIX_RE.finditer(text):
+        for match in _INFIX_RE.finditer(text, first.start()):
             begin, end = match.span()
             if begin == 0:  # an infix at the very start does not split
                 continue
@@ -262,7 +314,7 @@ class EnglishSplitter:
         return words
 
     def _glue_specials(self, words: list[str]) -> list[str]:
-        if self._glue.keys().isdisjoint(words):
+        if self._glue_pairs.isdisjoint(pairwise(words)):
             return words
         matches: list[tuple[int, int, tuple[str, ...]]] = []
         for i, word in enumerate(words):
@@ -298,13 +350,6 @@ _CHAR_MUL = 0x9E3779B97F4A7C15
 SPACE_CODE = (ord(" ") * _CHAR_MUL + 1) & _MASK
 
 
-_POWERS = [pow(HASH_BASE, n, 1 << 64) for n in range(256)]
-
-
-def _power(n: int) -> int:
-    return _POWERS[n] if n < len(_POWERS) else pow(HASH_BASE, n, 1 << 64)
-
-
 def content_hash(text: str) -> int:
     """Polynomial hash of ``text``'s characters, so hash(a + b) derives from hash(a), hash(b)."""
     h = 0
@@ -318,6 +363,7 @@ def content_hash(text: str) -> int:
 SentenceSummary = tuple[int, bool, int, bool]
 
 
+#: The per-word attributes the rules read, indexed by word id.
 _ATTRIBUTES = {
     "length": np.int64,
     "symbolic": np.bool_,
@@ -325,6 +371,107 @@ _ATTRIBUTES = {
     "hash": np.uint64,
     "power": np.uint64,
 }
+#: Below this many new words the per-word loop beats the array code's fixed cost (measured).
+_BATCH_MIN = 12
+
+
+def word_attributes(words: list[str], chars: CharClasses | None = None) -> dict[str, np.ndarray]:
+    """Every attribute of ``words`` (the arrays of :data:`_ATTRIBUTES`, then ``punct``: all
+    characters are punctuation, spaCy's ``is_punct``; ``terminal``: a sentence-final mark)."""
+    if len(words) < _BATCH_MIN:
+        return word_attributes_one_by_one(words)
+    return word_attributes_batch(words, chars)
+
+
+def word_attributes_one_by_one(words: list[str]) -> dict[str, np.ndarray]:
+    """:func:`word_attributes` a word at a time, as the definitions read (the reference)."""
+    lengths = [len(w) for w in words]
+    return {
+        "length": np.array(lengths, dtype=np.int64),
+        "symbolic": np.array([all(c in cc.SYMBOL_CHARS for c in w) for w in words], dtype=bool),
+        "alpha": np.array([any(c.isalpha() for c in w) for w in words], dtype=bool),
+        "hash": np.array([content_hash(w) for w in words], dtype=np.uint64),
+        "power": np.array([pow(HASH_BASE, n, 1 << 64) for n in lengths], dtype=np.uint64),
+        "punct": np.array([cc.is_punct(w) for w in words], dtype=bool),
+        "terminal": np.array([w in cc.SENTENCIZER_TERMINALS for w in words], dtype=bool),
+    }
+
+
+class CharClasses:
+    """The character classes the word attributes need, per code point, each classified on first
+    sight and kept (a table over all of Unicode: one byte each)."""
+
+    SYMBOL, ALPHA, PUNCT, TERMINAL, SEEN = 1, 2, 4, 8, 16
+
+    def __init__(self) -> None:
+        self.table = np.zeros(0x110000, dtype=np.uint8)
+
+    @classmethod
+    def classify(cls, char: str) -> int:
+        return (
+            cls.SEEN
+            | cls.SYMBOL * (char in cc.SYMBOL_CHARS)
+            | cls.ALPHA * char.isalpha()
+            | cls.PUNCT * cc.is_punct(char)
+            | cls.TERMINAL * (char in cc.SENTENCIZER_TERMINALS)
+        )
+
+    def of(self, codes: np.ndarray) -> np.ndarray:
+        """The class bits of each code point in ``codes``."""
+        flags = self.table[codes]
+        new = codes[flags == 0]
+        if len(new):
+            new = np.unique(new)
+            self.table[new] = [self.classify(chr(c)) for c in new.tolist()]
+            flags = self.table[codes]
+        return flags
+
+
+def word_attributes_batch(
+    words: list[str], chars: CharClasses | None = None
+) -> dict[str, np.ndarray]:
+    """:func:`word_attributes` for many words at once, from their joined code points.
+
+    Each character's class bits come from ``chars`` (new characters are classified once); a
+    word's flags are the and (or the or) of its characters' bits over its slice; its hash sums
+    each character's term times ``HASH_BASE`` to the power of the characters after it in the
+    word (mod 2**64, as uint64 arithmetic wraps).
+    """
+    count = len(words)
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=count)
+    # surrogatepass: a lone surrogate (text decoded with surrogateescape) is a code point too
+    joined = "".join(words).encode("utf-32-le", "surrogatepass")
+    codes = np.frombuffer(joined, dtype=np.uint32)
+    classes = (chars or CharClasses()).of(codes)
+    ends = np.cumsum(lengths)
+    longest = int(lengths.max(initial=0))
+    powers = np.empty(longest + 1, dtype=np.uint64)
+    powers[0] = 1
+    powers[1:] = np.uint64(HASH_BASE)
+    np.multiply.accumulate(powers, out=powers)
+    # the number of characters after each character in its word
+    after = np.repeat(ends - 1, lengths) - np.arange(len(codes), dtype=np.int64)
+    terms = (codes.astype(np.uint64) * np.uint64(_CHAR_MUL) + np.uint64(1)) * powers[after]
+    # Per word: the class bits all its characters have, those some character has, the hash.
+    # reduceat cannot take empty slices: reduce over the words that have characters.
+    every = np.full(count, 0xFF, dtype=np.uint8)  # all() of no characters
+    some = np.zeros(count, dtype=np.uint8)
+    hashes = np.zeros(count, dtype=np.uint64)
+    if len(codes):
+        full = lengths > 0
+        at = (ends - lengths)[full]
+        every[full] = np.bitwise_and.reduceat(classes, at)
+        some[full] = np.bitwise_or.reduceat(classes, at)
+        hashes[full] = np.add.reduceat(terms, at)
+    return {
+        "length": lengths,
+        "symbolic": every & CharClasses.SYMBOL != 0,
+        "alpha": some & CharClasses.ALPHA != 0,
+        "hash": hashes,
+        "power": powers[lengths],
+        "punct": every & CharClasses.PUNCT != 0,
+        "terminal": (lengths == 1) & (every & CharClasses.TERMINAL != 0),
+    }
 
 
 class Lexicon:
@@ -332,18 +479,23 @@ class Lexicon:
 
     Attribute arrays are indexed by word id: ``length``, ``symbolic`` (every character is a
     symbol), ``alpha`` (some character is a letter), ``hash`` (content hash) and ``power``
-    (``HASH_BASE ** length``, to combine hashes). Bounded: when it holds more than ``max_chunks``
-    chunks it starts afresh between documents (results never depend on its contents).
+    (``HASH_BASE ** length``, to combine hashes). A new word only gets its id; the attributes of
+    all words new since are computed together when they are next read (:meth:`arrays`, the
+    sentence flags), which costs a fraction of doing it word by word. Bounded: when it holds
+    more than ``max_chunks`` chunks it starts afresh between documents (results never depend on
+    its contents).
     """
 
     def __init__(self, max_chunks: int = 1_000_000) -> None:
         self.splitter = EnglishSplitter()
         self.max_chunks = max_chunks
+        self._chars = CharClasses()
         self._reset()
 
     def _reset(self) -> None:
         self.word_ids: dict[str, int] = {}
         self.words: list[str] = []
+        self._done = 0  # words[:_done] have their attributes
         self._punct: list[bool] = []
         self._terminal: list[bool] = []
         self._columns = {name: np.zeros(1024, dtype=t) for name, t in _ATTRIBUTES.items()}
@@ -357,35 +509,41 @@ class Lexicon:
 
     def word_id(self, word: str) -> int:
         index = self.word_ids.get(word)
-        if index is not None:
-            return index
-        index = len(self.words)
-        if index == len(self._columns["length"]):
-            self._columns = {
-                name: np.concatenate([column, np.zeros_like(column)])
-                for name, column in self._columns.items()
-            }
-        self.word_ids[word] = index
-        self.words.append(word)
-        columns = self._columns
-        columns["length"][index] = len(word)
-        columns["symbolic"][index] = all(c in cc.SYMBOL_CHARS for c in word)
-        columns["alpha"][index] = any(c.isalpha() for c in word)
-        columns["hash"][index] = content_hash(word)
-        columns["power"][index] = _power(len(word))
-        self._punct.append(cc.is_punct(word))
-        self._terminal.append(word in cc.SENTENCIZER_TERMINALS)
+        if index is None:
+            index = self.word_ids[word] = len(self.words)
+            self.words.append(word)
         return index
+
+    def _complete(self) -> None:
+        """Compute the attributes of the words that have none yet."""
+        done, size = self._done, len(self.words)
+        if done == size:
+            return
+        capacity = len(self._columns["length"])
+        if size > capacity:
+            while capacity < size:
+                capacity *= 2
+            grown = {name: np.zeros(capacity, dtype=t) for name, t in _ATTRIBUTES.items()}
+            for name, column in grown.items():
+                column[:done] = self._columns[name][:done]
+            self._columns = grown
+        values = word_attributes(self.words[done:size], self._chars)
+        for name, column in self._columns.items():
+            column[done:size] = values[name]
+        self._punct.extend(values["punct"].tolist())
+        self._terminal.extend(values["terminal"].tolist())
+        self._done = size
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The attribute arrays, covering every word id handed out so far."""
+        self._complete()
         size = len(self.words)
         return {name: column[:size] for name, column in self._columns.items()}
 
     def ids(self, text: str) -> np.ndarray:
         """Word ids of ``text`` in order (whitespace is not a word)."""
-        chunk_words = map(self.chunks.__getitem__, text.split())
-        return np.fromiter(chain.from_iterable(chunk_words), dtype=np.int64)
+        packed = b"".join(map(self.chunks.__getitem__, text.split()))
+        return np.frombuffer(packed, dtype=np.int64).copy()  # a copy: writable, as before
 
     def whitespace_ids(self, text: str) -> np.ndarray:
         """Word ids of ``text``'s whitespace-separated words, punctuation attached (the words
@@ -404,7 +562,9 @@ class Lexicon:
     def sentence_summary(self, chunk: str) -> SentenceSummary:
         summary = self.sentence_chunks.get(chunk)
         if summary is None:
-            flags = [(self._punct[i], self._terminal[i]) for i in self.chunks[chunk]]
+            ids = memoryview(self.chunks[chunk]).cast("q")
+            self._complete()
+            flags = [(self._punct[i], self._terminal[i]) for i in ids]
             summary = (*_run_sentencizer(flags, False), *_run_sentencizer(flags, True))
             self.sentence_chunks[chunk] = summary
         return summary
@@ -423,19 +583,17 @@ def _run_sentencizer(flags: Iterable[tuple[bool, bool]], seen: bool) -> tuple[in
     return boundaries, seen
 
 
-class _ChunkCache(dict[str, tuple[int, ...]]):
-    """chunk -> word ids, splitting on first sight."""
+class _ChunkCache(dict[str, bytes]):
+    """chunk -> its word ids packed as int64 (so a text's ids join without a Python int per
+    word), splitting on first sight."""
 
     def __init__(self, lexicon: Lexicon) -> None:
         super().__init__()
-        self.lexicon = lexicon
+        self._split = lexicon.splitter.split
+        self._word_id = lexicon.word_id
 
-    def __missing__(self, chunk: str) -> tuple[int, ...]:
-        known = self.lexicon.word_ids
-        word_id = self.lexicon.word_id
-        ids = tuple(
-            [known[w] if w in known else word_id(w) for w in self.lexicon.splitter.split(chunk)]
-        )
+    def __missing__(self, chunk: str) -> bytes:
+        ids = array("q", map(self._word_id, self._split(chunk))).tobytes()
         self[chunk] = ids
         return ids
 
