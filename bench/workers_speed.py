@@ -7,7 +7,9 @@ every document's paragraphs rotated and one word in fifty replaced by a seeded r
 so they are near, not exact, duplicates of their originals (dedup still finds many of them).
 
 ``speed``: each setting (``runner:workers``, e.g. ``processes:1,processes:2,threads:2,dask:2``)
-runs ``gristmill run --until STAGE`` into a fresh run directory (``datatrove:N``: datatrove
+runs ``gristmill run --until STAGE`` into a fresh run directory (``runner:N+server``: with
+``PREFECT_API_URL`` pointing at a ``prefect server start`` the benchmark keeps running, instead
+of the run's own temporary server; ``datatrove:N``: datatrove
 0.10.1's LanguageFilter and four web filters over the same files, one task per file on ``N``
 processes, with the local lid.176.ftz; datatrove must be importable), the settings interleaved, each
 ``--repeat`` times; reported are the median wall seconds (of the whole command, Prefect's start
@@ -93,7 +95,9 @@ def write_corpus(folder: Path, megabytes: float, files: int, data: Path) -> Path
     return config
 
 
-def run_once(config: Path, out: Path, until: str, extra: list[str]) -> dict:
+def run_once(
+    config: Path, out: Path, until: str, extra: list[str], env: dict[str, str] | None = None
+) -> dict:
     """One `gristmill run` under /usr/bin/time -v: wall, peak RSS, the manifest's stages."""
     if out.exists():
         shutil.rmtree(out)
@@ -101,7 +105,7 @@ def run_once(config: Path, out: Path, until: str, extra: list[str]) -> dict:
     command += [str(out), "--until", until, *extra]
     started = time.perf_counter()
     proc = subprocess.run(
-        ["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=False
+        ["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=False, env=env
     )
     wall = time.perf_counter() - started
     if proc.returncode:
@@ -160,13 +164,51 @@ def run_datatrove(source: Path, out: Path, workers: int, tasks: int) -> dict:
     return {"wall": wall, "rss_mb": 0.0, "stages": {}, "counts": {"docs_kept": kept}}
 
 
+def start_prefect_server(home: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+    """`prefect server start` on a free loopback port with its own PREFECT_HOME, as a user who
+    keeps a server running would have; the process and the environment that points runs at it."""
+    import os
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(home)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+        + ["--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    for _ in range(1200):
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    return server, {**env, "PREFECT_API_URL": url}
+
+
 def speed(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix="gristmill-workers-"))
     config = write_corpus(folder / "in", args.size, args.files, args.data)
     settings = [s.split(":") for s in args.settings.split(",")]
     results: dict[str, list[dict]] = {f"{r}:{w}": [] for r, w in settings}
+    server, server_env = None, None
+    if any(w.endswith("+server") for _, w in settings):
+        server, server_env = start_prefect_server(folder / "prefect-home")
     for _ in range(args.repeat):
         for runner, workers in settings:
+            if workers.endswith("+server"):  # a Prefect server the user keeps running
+                extra = ["--runner", runner, "--workers", workers.removesuffix("+server")]
+                result = run_once(config, folder / "run", args.until, extra, server_env)
+                results[f"{runner}:{workers}"].append(result)
+                print(f"{runner}:{workers} {result['wall']:.1f} s {result['stages']}", flush=True)
+                continue
             if runner == "datatrove":
                 tasks = args.files
                 result = run_datatrove(config.parent, folder / "dt", int(workers), tasks)
@@ -190,6 +232,9 @@ def speed(args: argparse.Namespace) -> None:
         ]
         kept = runs[0]["counts"]["docs_kept"]
         print(f"| {name} | {wall:.1f} | {first / wall:.2f} | " + " | ".join(cells) + f" | {kept} |")
+    if server is not None:
+        server.terminate()
+        server.wait()
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -140,6 +140,29 @@ class TemporaryServer:
             process.wait()
 
 
+def _drain_prefect_workers() -> None:
+    """Send the log lines and events Prefect still holds to the API, so that none is retried
+    against a stopped server when the process exits."""
+    import inspect
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def drain() -> None:
+        try:
+            result = APILogWorker.instance().drain()
+            if inspect.isawaitable(result):
+                await result
+        except RuntimeError:  # no log line was ever sent
+            pass
+        result = EventsWorker.drain_all()
+        if inspect.isawaitable(result):
+            await result
+
+    run_coro_as_sync(drain())
+
+
 class ApiHandle:
     """What :func:`prefect_api` yields: call :meth:`ready` before the flow starts."""
 
@@ -162,6 +185,8 @@ class ApiHandle:
         # No UI link in the logs: the server serves no UI and ends with the run.
         updates = {PREFECT_API_URL: self.server.api_url, PREFECT_UI_URL: ""}
         self._stack.enter_context(temporary_settings(updates=updates))
+        # First when the block ends: while the settings still name this server.
+        self._stack.callback(_drain_prefect_workers)
 
 
 @contextmanager
@@ -176,6 +201,6 @@ def prefect_api() -> Iterator[ApiHandle]:
             yield ApiHandle(None, 0, stack)
             return
         server = TemporaryServer(settings.to_environment_variables(exclude_unset=True))
-        stack.callback(server.stop)  # after the settings below are restored
+        stack.callback(server.stop)  # last: after the settings are restored
         server.start()
         yield ApiHandle(server, float(settings.server.ephemeral.startup_timeout_seconds), stack)

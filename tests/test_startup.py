@@ -134,3 +134,22 @@ def test_a_configured_api_is_used_and_nothing_is_started() -> None:
     with configured, prefect_api() as api:
         assert not api.temporary
         api.ready()  # returns at once: nothing to wait for
+
+
+def test_a_run_uses_one_server_of_its_own_and_leaves_no_log_line_unsent(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "in")
+    config = write_config(tmp_path / "in", corpus["config"])
+    done = subprocess.run(
+        gristmill_run(config, tmp_path / "run", "--until", "ingest"),
+        env=own_prefect(tmp_path / "prefect-home"),
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "Beginning flow run" in output
+    # Prefect did not start a server of its own beside the run's, before or after the flow,
+    # and sent every log line before the run's server stopped.
+    assert "Starting temporary server" not in output, output[-3000:]
+    assert "Error logging to API" not in output, output[-3000:]
