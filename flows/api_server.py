@@ -28,12 +28,27 @@ from pathlib import Path
 
 from pipeline.errors import UserFacingError
 
-#: How the temporary server runs: no UI (nobody looks at a run's own server), and the settings
-#: Prefect itself gives the server it starts for a flow.
+#: How the temporary server runs: no UI (nobody looks at a run's own server), the settings
+#: Prefect itself gives the server it starts for a flow, and none of the background services
+#: that act on deployments, work pools or automations, which a run's own server never has (they
+#: start with the server and poll its database). The services that record flow and task runs
+#: and events stay on, so the runs can be looked at later from `prefect server start`.
 SERVER_ENV = {
     "PREFECT_UI_ENABLED": "0",
     "PREFECT__SERVER_EPHEMERAL": "1",
     "PREFECT__SERVER_FINAL": "1",
+    **{
+        f"PREFECT_SERVER_SERVICES_{service}_ENABLED": "false"
+        for service in (
+            "SCHEDULER",
+            "LATE_RUNS",
+            "PAUSE_EXPIRATIONS",
+            "CANCELLATION_CLEANUP",
+            "FOREMAN",
+            "REPOSSESSOR",
+            "TRIGGERS",
+        )
+    },
 }
 #: Exit status of uvicorn when the app could not start (its port taken meanwhile, or another
 #: server migrating the same new database): start it again, on a fresh port.
