@@ -26,8 +26,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from pipeline.errors import UserFacingError
-
 #: How the temporary server runs: no UI (nobody looks at a run's own server), the settings
 #: Prefect itself gives the server it starts for a flow, and none of the background services
 #: that act on deployments, work pools or automations, which a run's own server never has (they
@@ -55,8 +53,9 @@ SERVER_ENV = {
 STARTUP_FAILED = 3
 
 
-class ServerStartError(UserFacingError, RuntimeError):
-    """The temporary server did not answer in time."""
+class ServerStartError(RuntimeError):
+    """The temporary server did not answer in time (the command exits with status 3: the
+    environment, not the run's inputs)."""
 
 
 def _free_port() -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flows import ablate_command, commands, prefect_env, quality_model, stopping
+from flows.api_server import ServerStartError
 from flows.console import log_traceback, quiet_console
 
 # Before anything imports Prefect: its embedded server's start-up limit and telemetry off.
@@ -294,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = stopping.install(out)
     try:
         return _run(args, out)
+    except ServerStartError as error:
+        return _fail(str(error), 3)
     except UserFacingError as error:
         return _fail(str(error), 2)
     except OSError as error:

@@ -13,14 +13,17 @@ function over run-directory paths -- goes through :func:`run_step` to the run's 
   or the scheduler named by ``GRISTMILL_DASK_ADDRESS`` -- whose workers, like the pool's, run
   the plain functions only.
 
-Measured on a shared 2-core machine with other work running (``bench/workers_speed.py``, 15 MB,
-``bench/RESULTS.md``): in one run ``processes`` with 2 workers took 1.97x less time in each of
-langid and quality than with 1, and ``threads`` with 2 was about as fast; in a second run, with
-less free CPU, 2 workers were 1.0-1.6x faster than 1 in either mode. ``dask`` with 2 workers was
-slower than both at 2 workers. On a quiet machine, though, 2 workers did not shorten langid or
-quality at all (15 MB over 8 partitions: 2.3 / 2.4 s and 5.8 / 6.6 s with the pool at 1 and 2
-workers), so a real speed-up from the second worker is not established. Outputs were identical
-at every setting.
+A stage with fewer partitions than twice the workers cuts each partition into row slices
+(:func:`slices_per_partition`, :func:`map_steps`; see :mod:`pipeline.steps.filter`), so a small
+run keeps every worker busy too; outputs are byte-identical to whole partitions. Each pool worker
+starts with the run and loads the fastText model and the compiled rules while Prefect starts.
+
+Measured on the 2-core machine of ``bench/RESULTS.md`` (``bench/workers_speed.py``, 50 MB web-like
+corpus, quiet machine): with 2 pool workers language ID and quality took about 1.5-1.6x less
+time than with 1. The machine itself caps this: two processes doing the same language-ID work at
+once each ran 24% slower than one alone (quality: 14%), so 1.6x is about all two of its cores give.
+``dask`` with 2 workers was as fast as the pool; ``threads`` gained little from a second thread
+(the rules hold the GIL). Outputs were identical at every setting.
 """
 
 from __future__ import annotations

@@ -153,3 +153,21 @@ def test_a_run_uses_one_server_of_its_own_and_leaves_no_log_line_unsent(tmp_path
     # and sent every log line before the run's server stopped.
     assert "Starting temporary server" not in output, output[-3000:]
     assert "Error logging to API" not in output, output[-3000:]
+
+
+def test_a_server_that_does_not_come_up_in_time_is_one_line_and_status_3(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "in")
+    config = write_config(tmp_path / "in", corpus["config"])
+    env = own_prefect(tmp_path / "prefect-home")
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "0"
+    done = subprocess.run(
+        gristmill_run(config, tmp_path / "run", "--until", "ingest"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 3, done.stderr[-3000:]
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("gristmill: ") and "did not start in time" in lines[-1]
+    assert "Traceback" not in done.stderr
