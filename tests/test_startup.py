@@ -31,19 +31,24 @@ def test_startup_failure_is_one_line_not_a_traceback() -> None:
     assert "\n" not in prefect_env.startup_failure_message()
 
 
-def test_first_run_with_empty_prefect_home_while_both_cores_are_busy(tmp_path: Path) -> None:
+def _run_until(tmp_path: Path, env: dict[str, str], until: str) -> subprocess.CompletedProcess:
+    """`gristmill run --until UNTIL` of the test corpus in a fresh process with ``env``."""
     corpus = write_corpus(tmp_path / "in")
     config = write_config(tmp_path / "in", corpus["config"])
+    return subprocess.run(
+        gristmill_run(config, tmp_path / "run", "--until", until),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+
+
+def test_first_run_with_empty_prefect_home_while_both_cores_are_busy(tmp_path: Path) -> None:
     env = own_prefect(tmp_path / "prefect-home")  # empty: a first run
     burners = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(2)]
     try:
-        done = subprocess.run(
-            gristmill_run(config, tmp_path / "run", "--until", "langid"),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=400,
-        )
+        done = _run_until(tmp_path, env, "langid")
     finally:
         for burner in burners:
             burner.kill()
@@ -137,15 +142,7 @@ def test_a_configured_api_is_used_and_nothing_is_started() -> None:
 
 
 def test_a_run_uses_one_server_of_its_own_and_leaves_no_log_line_unsent(tmp_path: Path) -> None:
-    corpus = write_corpus(tmp_path / "in")
-    config = write_config(tmp_path / "in", corpus["config"])
-    done = subprocess.run(
-        gristmill_run(config, tmp_path / "run", "--until", "ingest"),
-        env=own_prefect(tmp_path / "prefect-home"),
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    done = _run_until(tmp_path, own_prefect(tmp_path / "prefect-home"), "ingest")
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
     assert "Beginning flow run" in output
@@ -156,17 +153,9 @@ def test_a_run_uses_one_server_of_its_own_and_leaves_no_log_line_unsent(tmp_path
 
 
 def test_a_server_that_does_not_come_up_in_time_is_one_line_and_status_3(tmp_path: Path) -> None:
-    corpus = write_corpus(tmp_path / "in")
-    config = write_config(tmp_path / "in", corpus["config"])
     env = own_prefect(tmp_path / "prefect-home")
     env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "0"
-    done = subprocess.run(
-        gristmill_run(config, tmp_path / "run", "--until", "ingest"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    done = _run_until(tmp_path, env, "ingest")
     assert done.returncode == 3, done.stderr[-3000:]
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("gristmill: ") and "did not start in time" in lines[-1]
