@@ -12,6 +12,7 @@ never depend on how documents were batched.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -43,6 +44,13 @@ class Column:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+
+def stable_seed(*parts: object) -> int:
+    """A 128-bit seed from ``parts`` (the objective's name, the run's seed, a document id, ...),
+    the same in every process and Python version: what a row's random draws start from."""
+    key = "\x00".join(str(part) for part in parts).encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "little")
 
 
 def arrow_schema(columns: Sequence[Column]) -> pa.Schema:

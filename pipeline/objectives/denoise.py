@@ -32,7 +32,6 @@ never depend on how documents are batched.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from pipeline.objectives.base import (
     arrow_schema,
     empty_batch,
     record_batch,
+    stable_seed,
 )
 from pipeline.objectives.nsp import split_sentences
 from pipeline.shards.format import BOS_ID, EOS_ID, FIRST_REGULAR_ID, IGNORE_INDEX, MASK_ID, PAD_ID
@@ -98,8 +98,7 @@ def denoise_columns(config: DenoiseConfig) -> list[Column]:
 
 def row_seed(seed: int, doc_id: str, chunk: int) -> int:
     """A 128-bit seed for one row, stable across processes and Python versions."""
-    key = f"denoise\x00{seed}\x00{doc_id}\x00{chunk}".encode()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "little")
+    return stable_seed("denoise", seed, doc_id, chunk)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ is predicted), and `max_predictions_per_seq` caps the predictions per row.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from pipeline.objectives.base import (
     Vocab,
     arrow_schema,
     record_batch,
+    stable_seed,
 )
 from pipeline.shards.format import CLS_ID, FIRST_REGULAR_ID, IGNORE_INDEX, MASK_ID, PAD_ID, SEP_ID
 
@@ -75,8 +75,7 @@ class MLMRows:
 
 def row_seed(seed: int, doc_id: str, copy: int, chunk: int) -> int:
     """A 128-bit seed for one row, stable across processes and Python versions."""
-    key = f"mlm\x00{seed}\x00{doc_id}\x00{copy}\x00{chunk}".encode()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "little")
+    return stable_seed("mlm", seed, doc_id, copy, chunk)
 
 
 def mlm_rows(

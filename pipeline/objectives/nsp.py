@@ -28,7 +28,6 @@ draw comes from a generator seeded by (seed, document id, copy).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -43,6 +42,7 @@ from pipeline.objectives.base import (
     arrow_schema,
     empty_batch,
     record_batch,
+    stable_seed,
 )
 from pipeline.objectives.mlm import MLMConfig, mask_rows
 from pipeline.shards.format import CLS_ID, PAD_ID, SEP_ID
@@ -82,8 +82,7 @@ def nsp_columns(config: NSPConfig) -> list[Column]:
 
 def doc_seed(seed: int, doc_id: str, copy: int) -> int:
     """A 128-bit seed for one document's copy, stable across processes and Python versions."""
-    key = f"nsp\x00{seed}\x00{doc_id}\x00{copy}".encode()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "little")
+    return stable_seed("nsp", seed, doc_id, copy)
 
 
 def split_sentences(token_ids: np.ndarray, ends_sentence: np.ndarray) -> list[int]:

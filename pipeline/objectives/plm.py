@@ -35,7 +35,6 @@ the rows of a batch.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,6 +49,7 @@ from pipeline.objectives.base import (
     Vocab,
     arrow_schema,
     record_batch,
+    stable_seed,
 )
 from pipeline.shards.format import IGNORE_INDEX, PAD_ID
 
@@ -99,8 +99,7 @@ class PLMRows:
 
 def row_seed(seed: int, doc_id: str, chunk: int) -> int:
     """A 128-bit seed for one row, stable across processes and Python versions."""
-    key = f"plm\x00{seed}\x00{doc_id}\x00{chunk}".encode()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "little")
+    return stable_seed("plm", seed, doc_id, chunk)
 
 
 def max_spans(length: int, config: PLMConfig) -> int:

@@ -25,7 +25,6 @@ chunk), so rows never depend on how documents are batched.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,6 +38,7 @@ from pipeline.objectives.base import (
     Vocab,
     arrow_schema,
     record_batch,
+    stable_seed,
 )
 from pipeline.shards.format import EOS_ID, IGNORE_INDEX, PAD_ID
 from pipeline.tokenizer.config import NUM_SENTINELS, SENTINEL_TOKENS, SPECIAL_TOKENS
@@ -173,8 +173,7 @@ def to_sentinels(tokens: np.ndarray, noise: np.ndarray) -> np.ndarray:
 
 def row_seed(seed: int, doc_id: str, chunk: int) -> int:
     """A 128-bit seed for one row, stable across processes and Python versions."""
-    key = f"span\x00{seed}\x00{doc_id}\x00{chunk}".encode()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "little")
+    return stable_seed("span", seed, doc_id, chunk)
 
 
 def span_rows(
