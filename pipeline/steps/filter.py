@@ -95,12 +95,14 @@ def plan_slices(run: RunDir, config: RunConfig, stage: str, part: str, pieces: i
     if pieces <= 1 or (spec.merge is not None and make_filter(stage, config).decided_over_run()):
         return SlicePlan()  # decided over the run: annotated whole by filter_step
     source = run.kept_path(upstream(stage), part)
+    ranges = row_ranges(pq.ParquetFile(source).metadata.num_rows, pieces, MIN_SLICE_ROWS)
+    if len(ranges) == 1:
+        return SlicePlan()  # too few rows to share: filter_step checks and does it whole
     fp = fingerprint(stage, file_sha256(source), config.section_hash(spec.section or stage))
     done = run.finished(stage, part, fp)
     if done:
         return SlicePlan(fp, done=partition_summary(done, skipped=True))
-    ranges = row_ranges(pq.ParquetFile(source).metadata.num_rows, pieces, MIN_SLICE_ROWS)
-    return SlicePlan(fp, ranges if len(ranges) > 1 else [])
+    return SlicePlan(fp, ranges)
 
 
 def read_rows(path: Any, start: int, stop: int) -> pa.Table:
